@@ -1,0 +1,5 @@
+"""Entry point for `python -m sblite`."""
+
+from sblite.cli import main
+
+main()

@@ -1,0 +1,70 @@
+"""The application factory: wires the store, the services and the HTTP routes together."""
+
+from __future__ import annotations
+
+import logging
+from typing import AsyncIterator
+
+from aiohttp import web
+
+from sblite.config import Config
+from sblite.http import auth_routes, db_routes, system_routes
+from sblite.http.keys import ACCOUNTS, BUS, CONFIG, DATABASE, DOCUMENTS
+from sblite.http.middleware import cors_middleware, error_middleware
+from sblite.http.system_routes import credentials_banner
+from sblite.ids import new_secret
+from sblite.services.accounts import AccountService
+from sblite.services.bus import EventBus
+from sblite.services.documents import DocumentService
+from sblite.store import AccountStore, Database, DocumentStore
+from sblite.tokens import SessionTokens
+
+log = logging.getLogger(__name__)
+
+
+def create_app(config: Config, *, announce: bool = False) -> web.Application:
+    """A ready-to-run aiohttp application for `config`; `announce` prints the credentials banner."""
+    app = web.Application(client_max_size=config.max_body_bytes,
+                          middlewares=[cors_middleware, error_middleware])
+    app[CONFIG] = config
+    app[BUS] = EventBus()
+    app.cleanup_ctx.append(_storage_and_services(announce))
+    for table in (system_routes.routes, auth_routes.routes, db_routes.routes):
+        app.router.add_routes(table)
+    return app
+
+
+def _storage_and_services(announce: bool):
+    async def context(app: web.Application) -> AsyncIterator[None]:
+        config = app[CONFIG]
+        database = Database(config.db, read_connections=config.read_connections)
+        await database.open()
+        app[DATABASE] = database
+        try:
+            account_store = AccountStore(database)
+            secret = config.secret_key or await account_store.ensure_setting("secret_key", new_secret())
+            tokens = SessionTokens(secret, config.session_ttl_seconds)
+            accounts = AccountService(account_store, tokens, dev_mode=not config.prod,
+                                      reset_code_ttl=config.reset_code_ttl_seconds)
+            app[ACCOUNTS] = accounts
+            app[DOCUMENTS] = DocumentService(DocumentStore(database), app[BUS],
+                                             max_page_size=config.max_page_size)
+            await _bootstrap(accounts, config, announce)
+            yield
+        finally:
+            await database.close()
+
+    return context
+
+
+async def _bootstrap(accounts: AccountService, config: Config, announce: bool) -> None:
+    """Dev mode: make sure the dev app exists. Prod mode: create a first app on first start."""
+    if not config.prod:
+        credentials = await accounts.ensure_dev_app()
+        if announce:
+            print(credentials_banner(credentials, dev_alias=True), flush=True)
+        return
+    credentials = await accounts.ensure_first_app(config.admin_email)
+    if credentials is not None and announce:
+        print(credentials_banner(credentials, dev_alias=False)
+              + "These credentials are shown only once: keep them somewhere safe.\n", flush=True)

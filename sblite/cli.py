@@ -1,0 +1,84 @@
+"""The `sblite` command line."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import ipaddress
+import logging
+import os
+import signal
+import sys
+
+from aiohttp import web
+
+from sblite import __version__
+from sblite.app import create_app
+from sblite.config import Config, ConfigError, load_config
+
+log = logging.getLogger("sblite")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser for every sblite command."""
+    parser = argparse.ArgumentParser(prog="sblite", description="A self-hosted backend in one process.")
+    parser.add_argument("--version", action="version", version=f"sblite {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="run the server")
+    serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port to listen on (default 8099)")
+    serve.add_argument("--db", help="SQLite database file (default ./sblite.db)")
+    serve.add_argument("--config", help="TOML config file (see config.example.toml)")
+    serve.add_argument("--prod", action="store_true", default=None, help="production mode")
+    return parser
+
+
+def is_loopback(host: str) -> bool:
+    """Whether `host` names only this machine."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the command line."""
+    args = build_parser().parse_args(argv)
+    try:
+        config = load_config(args.config, os.environ, {
+            "host": args.host, "port": args.port, "db": args.db, "prod": args.prod,
+        })
+    except ConfigError as exc:
+        sys.exit(f"sblite: {exc}")
+    logging.basicConfig(level=config.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if not config.prod and not is_loopback(config.host):
+        sys.exit(f"sblite: dev mode only listens on a loopback address (127.0.0.1, ::1, localhost), "
+                 f"not {config.host}. Use --prod (or SBLITE_PROD=1) to serve on other addresses.")
+    asyncio.run(serve(config))
+
+
+async def serve(config: Config) -> None:
+    """Serve until SIGINT or SIGTERM, then close connections and the database cleanly."""
+    runner = web.AppRunner(create_app(config, announce=True), handle_signals=False, access_log=None)
+    await runner.setup()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        site = web.TCPSite(runner, config.host, config.port, shutdown_timeout=5)
+        await site.start()
+        mode = "prod" if config.prod else "dev"
+        print(f"server started at: http://{_url_host(config.host)}:{config.port} ({mode} mode, "
+              f"database {config.db})", flush=True)
+        print("press CTRL+C to quit and close server", flush=True)
+        await stop.wait()
+        print("shutting down", flush=True)
+    finally:
+        await runner.cleanup()
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host

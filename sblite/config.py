@@ -1,0 +1,142 @@
+"""Settings: defaults, overridden by a TOML file, then `SBLITE_*` environment variables, then CLI flags."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any, Mapping
+
+ENV_PREFIX = "SBLITE_"
+
+
+class ConfigError(ValueError):
+    """A setting has a bad value or name."""
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One documented setting."""
+
+    name: str
+    default: Any
+    help: str
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("host", "127.0.0.1", "Address to listen on. Dev mode only accepts loopback addresses."),
+    Setting("port", 8099, "TCP port to listen on."),
+    Setting("db", "./sblite.db", "Path of the SQLite database file; it holds everything the server knows."),
+    Setting("prod", False, "Production mode: random credentials, no dev root alias, any address allowed."),
+    Setting("secret_key", "", "Key that signs session tokens. Empty: generated once and kept in the database."),
+    Setting("session_ttl_seconds", 7 * 24 * 3600, "How long a session token stays valid."),
+    Setting("reset_code_ttl_seconds", 3600, "How long a password-reset code stays valid."),
+    Setting("max_body_bytes", 10 * 1024 * 1024, "Largest request body accepted; larger ones get 413."),
+    Setting("max_page_size", 1000, "Largest page size for list and query; larger requests are clamped."),
+    Setting("read_connections", 4, "SQLite connections used for reads (writes use one connection)."),
+    Setting("admin_email", "admin@sblite.local", "Email of the admin user created on first start in prod mode."),
+    Setting("allow_account_init", False, "Allow /account/init to create new apps in prod mode (always on in dev)."),
+    Setting("log_level", "info", "Log level: debug, info, warning or error."),
+)
+
+_DEFAULTS = {s.name: s.default for s in SETTINGS}
+
+
+@dataclass(frozen=True)
+class Config:
+    """All settings of one server."""
+
+    host: str = _DEFAULTS["host"]
+    port: int = _DEFAULTS["port"]
+    db: str = _DEFAULTS["db"]
+    prod: bool = _DEFAULTS["prod"]
+    secret_key: str = _DEFAULTS["secret_key"]
+    session_ttl_seconds: int = _DEFAULTS["session_ttl_seconds"]
+    reset_code_ttl_seconds: int = _DEFAULTS["reset_code_ttl_seconds"]
+    max_body_bytes: int = _DEFAULTS["max_body_bytes"]
+    max_page_size: int = _DEFAULTS["max_page_size"]
+    read_connections: int = _DEFAULTS["read_connections"]
+    admin_email: str = _DEFAULTS["admin_email"]
+    allow_account_init: bool = _DEFAULTS["allow_account_init"]
+    log_level: str = _DEFAULTS["log_level"]
+
+
+def load_config(
+    path: str | Path | None = None,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Config:
+    """Build a Config from a TOML file, the environment and explicit overrides (in that order)."""
+    env = env if env is not None else {}
+    path = path or env.get(ENV_PREFIX + "CONFIG") or None
+    values: dict[str, Any] = {}
+    if path:
+        values.update(_read_toml(Path(path)))
+    for setting in SETTINGS:
+        raw = env.get(ENV_PREFIX + setting.name.upper())
+        if raw is not None and raw != "":
+            values[setting.name] = _from_text(setting, raw)
+    values.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    return validate(replace(Config(), **{k: _coerce(k, v) for k, v in values.items()}))
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        data = tomllib.loads(path.read_text())
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    unknown = sorted(set(data) - set(_DEFAULTS))
+    if unknown:
+        raise ConfigError(f"config file {path}: unknown setting(s): {', '.join(unknown)}")
+    return data
+
+
+def _from_text(setting: Setting, raw: str) -> Any:
+    if isinstance(setting.default, bool):
+        lowered = raw.strip().lower()
+        if lowered in ("1", "true", "yes", "on"):
+            return True
+        if lowered in ("0", "false", "no", "off"):
+            return False
+        raise ConfigError(f"{ENV_PREFIX}{setting.name.upper()} must be true or false, got {raw!r}")
+    if isinstance(setting.default, int):
+        try:
+            return int(raw)
+        except ValueError:
+            raise ConfigError(f"{ENV_PREFIX}{setting.name.upper()} must be a whole number, got {raw!r}") from None
+    return raw
+
+
+def _coerce(name: str, value: Any) -> Any:
+    default = _DEFAULTS[name]
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise ConfigError(f"setting {name} must be true or false")
+        return value
+    if isinstance(default, int):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"setting {name} must be a whole number")
+        return value
+    if not isinstance(value, str):
+        raise ConfigError(f"setting {name} must be a string")
+    return value
+
+
+def validate(config: Config) -> Config:
+    """Check value ranges; raise ConfigError on the first bad one."""
+    if not 0 <= config.port <= 65535:
+        raise ConfigError("setting port must be between 0 and 65535")
+    for name in ("session_ttl_seconds", "reset_code_ttl_seconds", "max_body_bytes", "max_page_size",
+                 "read_connections"):
+        if getattr(config, name) < 1:
+            raise ConfigError(f"setting {name} must be at least 1")
+    if config.log_level.lower() not in ("debug", "info", "warning", "error"):
+        raise ConfigError("setting log_level must be debug, info, warning or error")
+    return config
+
+
+def setting_names() -> list[str]:
+    """Names of every setting, in documentation order."""
+    return [f.name for f in fields(Config)]

@@ -1,0 +1,165 @@
+"""Query clauses (`[field, op, value]`, AND-ed) checked and compiled to parameterised SQL.
+
+Comparisons are typed: numbers compare as numbers and strings as strings; a value of one
+type never matches a field of another. Nothing from a clause is spliced into the SQL text:
+field paths and values are bound parameters, so a clause can only choose among fixed shapes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sblite.errors import BadRequest
+from sblite.jsonutil import dumps_stored
+
+# Operator spellings accepted on the wire → canonical operator.
+OPERATORS = {
+    "==": "==", "=": "==",
+    "!=": "!=", "<>": "!=",
+    "<": "<", "<=": "<=", ">": ">", ">=": ">=",
+    "in": "in", "!in": "!in", "nin": "!in",
+}
+# Document fields kept in columns rather than in the JSON data.
+SYSTEM_COLUMNS = {"id": "id", "accountId": "account_id", "ownerId": "owner_id"}
+# Names `sort` accepts for the insertion order.
+ORDER_COLUMNS = {"created": "seq", "sb_created": "seq", "id": "id", "updated": "updated"}
+MAX_FIELD_LENGTH = 200
+MAX_IN_VALUES = 1000
+
+Scalar = str | int | float | bool | None
+
+
+@dataclass(frozen=True)
+class Clause:
+    """One checked filter clause."""
+
+    field: str
+    op: str
+    value: Any
+
+
+def parse_clauses(raw: Any) -> list[Clause]:
+    """Check decoded JSON clauses; raise BadRequest naming the first bad clause."""
+    if not isinstance(raw, list):
+        raise BadRequest("the query filters must be a JSON array of [field, operator, value] clauses")
+    return [_parse_clause(position, item) for position, item in enumerate(raw, start=1)]
+
+
+def _parse_clause(position: int, item: Any) -> Clause:
+    if not isinstance(item, list) or len(item) != 3:
+        raise BadRequest(
+            f"the {position} query clause did not contains the required 3 parameters "
+            "(field, operator, value)"
+        )
+    field, op, value = item
+    if not isinstance(field, str):
+        raise BadRequest(f"the {position} query clause's field must be a string")
+    if not isinstance(op, str):
+        raise BadRequest(f"the {position} query clause's operator must be a string")
+    if op not in OPERATORS:
+        raise BadRequest(f"the {position} query clause's operator: {op} is not supported at the moment")
+    json_path(field)
+    op = OPERATORS[op]
+    return Clause(field=field, op=op, value=_check_value(position, op, value))
+
+
+def _check_value(position: int, op: str, value: Any) -> Any:
+    where = f"the {position} query clause's value"
+    if op in ("in", "!in"):
+        values = value if isinstance(value, list) else [value]
+        if len(values) > MAX_IN_VALUES:
+            raise BadRequest(f"{where} has more than {MAX_IN_VALUES} elements")
+        if not all(_is_scalar(v) for v in values):
+            raise BadRequest(f"{where} must be a list of strings, numbers, booleans or null")
+        return values
+    if not _is_scalar(value):
+        raise BadRequest(f"{where} must be a string, a number, a boolean or null")
+    if op in ("<", "<=", ">", ">=") and (value is None or isinstance(value, bool)):
+        raise BadRequest(f"{where} must be a string or a number for {op}")
+    return value
+
+
+def _is_scalar(value: Any) -> bool:
+    return value is None or isinstance(value, (str, int, float, bool))
+
+
+def json_path(field: str) -> str:
+    """The SQLite JSON path of a field; dots reach into nested objects."""
+    parts = field.split(".")
+    if (
+        not field
+        or len(field) > MAX_FIELD_LENGTH
+        or any(not part or '"' in part or "\\" in part for part in parts)
+        or any(ord(ch) < 32 for ch in field)
+    ):
+        raise BadRequest(f"invalid field name: {field!r}")
+    return "$" + "".join(f'."{part}"' for part in parts)
+
+
+def compile_clauses(clauses: list[Clause]) -> tuple[str, list[Any]]:
+    """SQL conditions (joined with AND, `1` when empty) and their parameters."""
+    sql: list[str] = []
+    params: list[Any] = []
+    for clause in clauses:
+        fragment, values = _compile_clause(clause)
+        sql.append(f"({fragment})")
+        params.extend(values)
+    return (" AND ".join(sql) if sql else "1"), params
+
+
+def _compile_clause(clause: Clause) -> tuple[str, list[Any]]:
+    column = SYSTEM_COLUMNS.get(clause.field)
+    if column is not None:
+        return _compile_column(column, clause)
+    path = json_path(clause.field)
+    op, value = clause.op, clause.value
+    if op in ("in", "!in"):
+        negate = "NOT " if op == "!in" else ""
+        return (
+            f"{negate}EXISTS (SELECT 1 FROM json_each(data, ?) AS f "
+            "WHERE f.value IN (SELECT value FROM json_each(?)))",
+            [path, _encode_list(value)],
+        )
+    if value is None:
+        return ("json_type(data, ?) IS NULL OR json_type(data, ?) = 'null'", [path, path]) if op == "==" \
+            else ("json_type(data, ?) IS NOT NULL AND json_type(data, ?) != 'null'", [path, path])
+    if isinstance(value, bool):
+        wanted = "true" if value else "false"
+        return ("json_type(data, ?) = ?", [path, wanted]) if op == "==" \
+            else ("json_type(data, ?) IS NOT ?", [path, wanted])
+    types = "('integer', 'real')" if isinstance(value, (int, float)) else "('text')"
+    if op == "!=":
+        return (
+            f"NOT (IFNULL(json_type(data, ?), '') IN {types} AND json_extract(data, ?) = ?)",
+            [path, path, value],
+        )
+    sql_op = "=" if op == "==" else op
+    return (f"json_type(data, ?) IN {types} AND json_extract(data, ?) {sql_op} ?", [path, path, value])
+
+
+def _compile_column(column: str, clause: Clause) -> tuple[str, list[Any]]:
+    op, value = clause.op, clause.value
+    if op in ("in", "!in"):
+        negate = "NOT " if op == "!in" else ""
+        return f"{column} {negate}IN (SELECT value FROM json_each(?))", [_encode_list(value)]
+    if not isinstance(value, str):
+        # System fields are strings: a non-string matches nothing, and != matches everything.
+        return ("1", []) if op == "!=" else ("0", [])
+    sql_op = "=" if op == "==" else op
+    return f"{column} {sql_op} ?", [value]
+
+
+def _encode_list(values: list[Scalar]) -> str:
+    return dumps_stored(values)
+
+
+def order_by(sort: str | None, descending: bool) -> tuple[str, list[Any]]:
+    """An ORDER BY clause for a `sort` name (a system column or a document field)."""
+    direction = "DESC" if descending else "ASC"
+    if not sort or sort in ORDER_COLUMNS:
+        column = ORDER_COLUMNS.get(sort or "created", "seq")
+        return f"ORDER BY {column} {direction}", []
+    if sort in SYSTEM_COLUMNS:
+        return f"ORDER BY {SYSTEM_COLUMNS[sort]} {direction}, seq {direction}", []
+    return f"ORDER BY json_extract(data, ?) {direction}, seq {direction}", [json_path(sort)]

@@ -1,0 +1,1 @@
+"""HTTP adapters: thin route modules over the services."""

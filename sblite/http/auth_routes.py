@@ -1,0 +1,113 @@
+"""Accounts and users: register, login, me, password reset, account members (spec §1.3)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from sblite.errors import BadRequest
+from sblite.http.keys import ACCOUNTS
+from sblite.http.request import json_body, request_app, request_root, request_user
+from sblite.http.responses import json_response
+
+routes = web.RouteTableDef()
+
+
+def _object(value: object) -> dict:
+    if not isinstance(value, dict):
+        raise BadRequest("invalid body: expected a JSON object")
+    return value
+
+
+@routes.post("/register")
+async def register(request: web.Request) -> web.Response:
+    """Create an account and its first user; answers the session token."""
+    app = await request_app(request)
+    body = _object(await json_body(request))
+    token = await request.app[ACCOUNTS].register(app, body.get("email"), body.get("password"))
+    return json_response(token)
+
+
+@routes.post("/login")
+async def login(request: web.Request) -> web.Response:
+    """Exchange email and password for a session token."""
+    app = await request_app(request)
+    body = _object(await json_body(request))
+    return json_response(await request.app[ACCOUNTS].login(app, body.get("email"), body.get("password")))
+
+
+@routes.get("/me")
+async def me(request: web.Request) -> web.Response:
+    """The caller's identity, with both `id` and `userId`."""
+    return json_response(await request.app[ACCOUNTS].me(await request_user(request)))
+
+
+@routes.post("/me/email")
+async def change_email(request: web.Request) -> web.Response:
+    """Change the caller's email."""
+    identity = await request_user(request)
+    body = _object(await json_body(request))
+    await request.app[ACCOUNTS].change_email(identity, body.get("email"))
+    return json_response(True)
+
+
+@routes.get("/email")
+async def email_exists(request: web.Request) -> web.Response:
+    """Whether a user has the email `e`."""
+    app = await request_app(request)
+    return json_response(await request.app[ACCOUNTS].email_exists(app, request.query.get("e")))
+
+
+@routes.get("/password/resetcode")
+async def reset_code(request: web.Request) -> web.Response:
+    """Root: a password-reset code for the user with email `e`."""
+    root = await request_root(request)
+    return json_response(await request.app[ACCOUNTS].reset_code(root, request.query.get("e")))
+
+
+@routes.post("/password/reset")
+async def reset_password(request: web.Request) -> web.Response:
+    """Set a new password with a reset code."""
+    app = await request_app(request)
+    body = _object(await json_body(request))
+    await request.app[ACCOUNTS].reset_password(app, body.get("email"), body.get("code"), body.get("password"))
+    return json_response(True)
+
+
+@routes.get("/account/users")
+@routes.get("/account/users/")
+async def list_users(request: web.Request) -> web.Response:
+    """The users of the caller's account."""
+    return json_response(await request.app[ACCOUNTS].list_users(await request_user(request)))
+
+
+@routes.post("/account/users")
+@routes.post("/account/users/")
+async def add_user(request: web.Request) -> web.Response:
+    """Add a member to the caller's account."""
+    identity = await request_user(request)
+    body = _object(await json_body(request))
+    return json_response(await request.app[ACCOUNTS].add_user(identity, body.get("email"), body.get("password")))
+
+
+@routes.delete("/account/users/{user_id}")
+async def remove_user(request: web.Request) -> web.Response:
+    """Remove a user from the caller's account."""
+    identity = await request_user(request)
+    await request.app[ACCOUNTS].remove_user(identity, request.match_info["user_id"])
+    return json_response(True)
+
+
+@routes.post("/setrole")
+async def set_role(request: web.Request) -> web.Response:
+    """Root users (role 100) change another user's role."""
+    identity = await request_user(request)
+    body = _object(await json_body(request))
+    await request.app[ACCOUNTS].set_role(identity, body.get("email"), body.get("role"))
+    return json_response(True)
+
+
+@routes.get("/sudogettoken/{account_id}")
+async def token_for_account(request: web.Request) -> web.Response:
+    """Root: a session token for the first user of an account."""
+    root = await request_root(request)
+    return json_response(await request.app[ACCOUNTS].token_for_account(root, request.match_info["account_id"]))

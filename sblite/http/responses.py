@@ -1,0 +1,21 @@
+"""Responses in StaticBackend's format: compact JSON on success, plain text on error."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from sblite.jsonutil import dumps
+
+
+def json_response(value: Any, status: int = 200) -> web.Response:
+    """A compact JSON body, as Go's encoding/json writes it."""
+    return web.Response(body=dumps(value).encode(), status=status, content_type="application/json")
+
+
+def error_response(status: int, message: str) -> web.Response:
+    """A plain-text error with a trailing newline (the client shows it as the message)."""
+    response = web.Response(text=message + "\n", status=status, content_type="text/plain", charset="utf-8")
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response

@@ -1,0 +1,66 @@
+"""Probes and app creation: /ping, /healthz and /account/init (spec §1.1)."""
+
+from __future__ import annotations
+
+import logging
+
+from aiohttp import web
+
+from sblite.errors import Forbidden, ServerError
+from sblite.http.keys import ACCOUNTS, CONFIG, DATABASE
+from sblite.http.responses import json_response
+from sblite.services.accounts import Credentials, normalize_email
+
+routes = web.RouteTableDef()
+log = logging.getLogger(__name__)
+SIGN_UP_NOT_NEEDED = "no need to sign up in dev mode"
+
+
+@routes.get("/ping")
+async def ping(request: web.Request) -> web.Response:
+    """`true` while the database answers."""
+    await request.app[DATABASE].read(lambda conn: conn.execute("SELECT 1").fetchone())
+    return json_response(True)
+
+
+@routes.get("/healthz")
+async def healthz(request: web.Request) -> web.Response:
+    """Liveness and readiness in one: the database answers a query."""
+    await request.app[DATABASE].read(lambda conn: conn.execute("SELECT 1").fetchone())
+    return json_response({"status": "ok"})
+
+
+@routes.get("/account/init")
+@routes.post("/account/init")
+async def account_init(request: web.Request) -> web.Response:
+    """Create a new app; `?ui=1` answers its credentials, otherwise they are printed on the console."""
+    config = request.app[CONFIG]
+    if config.prod and not config.allow_account_init:
+        raise Forbidden("creating apps with /account/init is disabled in prod mode (allow_account_init)")
+    raw_email = request.query.get("email")
+    if raw_email is None and request.method == "POST":
+        raw_email = (await request.post()).get("email")
+    email = normalize_email(raw_email)
+    accounts = request.app[ACCOUNTS]
+    if await accounts.account_init_email_taken(email):
+        raise ServerError("Please use a different/valid email.")
+    credentials = await accounts.create_app(email)
+    if request.query.get("ui"):
+        return json_response({"pk": credentials.app.pk, "rootToken": credentials.root_token,
+                              "pw": credentials.password})
+    print(credentials_banner(credentials, dev_alias=not config.prod), flush=True)
+    return json_response(SIGN_UP_NOT_NEEDED)
+
+
+def credentials_banner(credentials: Credentials, *, dev_alias: bool) -> str:
+    """The credentials block StaticBackend prints when it creates an app."""
+    alias = "Dev root token:\t\tsafe-to-use-in-dev-root-token\n" if dev_alias else ""
+    return (
+        "\nStart sending requests with the following credentials:\n\n\n"
+        f"Public key:\t\t{credentials.app.pk}\n\n\n"
+        "Admin user:\n"
+        f"\tEmail:\t\t{credentials.email}\n"
+        f"\tPassword:\t{credentials.password}\n\n\n"
+        f"{alias}"
+        f"Real root token:\t{credentials.root_token}\n\n"
+    )

@@ -1,0 +1,313 @@
+"""Apps, accounts, users and authentication."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Callable
+
+from sblite import ids, passwords
+from sblite.errors import ApiError, BadRequest, NotFound, ServerError, Unauthorized
+from sblite.model import ACCOUNT_ADMIN_ROLE, MEMBER_ROLE, ROOT_ROLE, App, Identity, User
+from sblite.store import AccountStore, Duplicate
+from sblite.timeutil import now_text
+from sblite.tokens import DEV_ROOT_ALIAS, SessionTokens, format_root_token, parse_root_token
+
+DEV_PK = "dev_memory_pk"
+DEV_ADMIN_EMAIL = "admin@dev.com"
+DEV_ADMIN_PASSWORD = "devpw1234"
+MAX_EMAIL_LENGTH = 254
+MAX_PASSWORD_LENGTH = 1024
+USER_CACHE_SIZE = 10_000
+ANONYMOUS_ID = "public_repo_called"
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """What an app's creator needs: its public key, admin login and root token."""
+
+    app: App
+    email: str
+    password: str
+    root_token: str
+
+
+def normalize_email(email: object) -> str:
+    """A trimmed, lower-cased email; BadRequest unless it looks like one."""
+    if not isinstance(email, str):
+        raise BadRequest("invalid email")
+    email = email.strip().lower()
+    if len(email) < 4 or len(email) > MAX_EMAIL_LENGTH or "@" not in email or "." not in email:
+        raise BadRequest("invalid email")
+    return email
+
+
+def check_password(password: object) -> str:
+    """The password if acceptable; BadRequest otherwise."""
+    if not isinstance(password, str) or not password:
+        raise BadRequest("a password is required")
+    if len(password) < passwords.MIN_PASSWORD_LENGTH:
+        raise BadRequest(f"password must be at least {passwords.MIN_PASSWORD_LENGTH} characters")
+    if len(password) > MAX_PASSWORD_LENGTH:
+        raise BadRequest(f"password must be at most {MAX_PASSWORD_LENGTH} characters")
+    return password
+
+
+def anonymous(app: App) -> Identity:
+    """The caller of a pub_ collection without a token."""
+    return Identity(app_id=app.id, account_id=ANONYMOUS_ID, user_id=ANONYMOUS_ID, email="", role=MEMBER_ROLE)
+
+
+def identity_of(user: User) -> Identity:
+    """The identity a user acts with."""
+    return Identity(app_id=user.app_id, account_id=user.account_id, user_id=user.id, email=user.email,
+                    role=user.role)
+
+
+class AccountService:
+    """Registers and authenticates users; resolves tokens to identities."""
+
+    def __init__(self, store: AccountStore, tokens: SessionTokens, *, dev_mode: bool,
+                 reset_code_ttl: int, clock: Callable[[], float] = time.time) -> None:
+        self._store = store
+        self._tokens = tokens
+        self._dev_mode = dev_mode
+        self._reset_code_ttl = reset_code_ttl
+        self._clock = clock
+        self._apps_by_pk: dict[str, App] = {}
+        self._users: OrderedDict[str, User] = OrderedDict()
+        self._dummy_hash: str | None = None
+
+    # --- apps
+
+    async def create_app(self, owner_email: str, *, pk: str | None = None, password: str | None = None,
+                         name: str = "default") -> Credentials:
+        """Create an app with its root user; returns the credentials to show once."""
+        email = normalize_email(owner_email)
+        password = password or ids.new_password()
+        now = now_text()
+        app = App(id=ids.new_id(), pk=pk or ids.new_public_key(), name=name)
+        admin = User(id=ids.new_id(), app_id=app.id, account_id=ids.new_id(), email=email, role=ROOT_ROLE,
+                     token=ids.new_id(), created=now)
+        await self._store.create_app(app, email, admin, await _hash(password))
+        return Credentials(app=app, email=email, password=password,
+                           root_token=format_root_token(admin.id, admin.account_id, admin.token))
+
+    async def ensure_dev_app(self) -> Credentials:
+        """The dev app with StaticBackend's fixed dev credentials, created if missing."""
+        app = await self._store.app_by_pk(DEV_PK)
+        if app is None:
+            return await self.create_app(DEV_ADMIN_EMAIL, pk=DEV_PK, password=DEV_ADMIN_PASSWORD)
+        admin = await self._dev_admin(app)
+        return Credentials(app=app, email=admin.email, password=DEV_ADMIN_PASSWORD,
+                           root_token=format_root_token(admin.id, admin.account_id, admin.token))
+
+    async def ensure_first_app(self, admin_email: str) -> Credentials | None:
+        """In prod mode: create a first app with random credentials unless an app exists."""
+        if await self._store.apps():
+            return None
+        return await self.create_app(admin_email)
+
+    async def account_init_email_taken(self, email: str) -> bool:
+        """Whether an app was already created for this owner email."""
+        return await self._store.owner_email_taken(email)
+
+    async def app_for_pk(self, pk: str) -> App:
+        """The app a public key names (cached); StaticBackend answers 500 for an unknown key."""
+        app = self._apps_by_pk.get(pk)
+        if app is None:
+            app = await self._store.app_by_pk(pk)
+            if app is None:
+                raise ServerError(f"error finding database '{pk}': no app has this public key")
+            self._apps_by_pk[pk] = app
+        return app
+
+    async def app_by_id(self, app_id: str) -> App:
+        """The app with this id."""
+        app = await self._store.app_by_id(app_id)
+        if app is None:
+            raise NotFound("app not found")
+        return app
+
+    # --- sessions
+
+    async def register(self, app: App, email: object, password: object) -> str:
+        """Create an account and its first user (role 50); returns a session token."""
+        email = normalize_email(email)
+        password = check_password(password)
+        user = User(id=ids.new_id(), app_id=app.id, account_id=ids.new_id(), email=email,
+                    role=ACCOUNT_ADMIN_ROLE, token=ids.new_id(), created=now_text())
+        try:
+            await self._store.create_account_with_user(user, await _hash(password))
+        except Duplicate:
+            raise ServerError("invalid email: this email is already registered") from None
+        return self._tokens.issue(user.id, user.token)
+
+    async def login(self, app: App, email: object, password: object) -> str:
+        """A session token for valid credentials; 401 otherwise."""
+        if not isinstance(email, str) or not isinstance(password, str):
+            raise Unauthorized("invalid email/password")
+        record = await self._store.user_by_email(app.id, email.strip().lower())
+        if record is None:
+            await self._verify(await self._dummy(), password)  # same cost either way
+            raise Unauthorized("invalid email/password")
+        if not await self._verify(record.password_hash, password):
+            raise Unauthorized("invalid email/password")
+        return self._tokens.issue(record.user.id, record.user.token)
+
+    async def identify(self, app: App, token: str) -> Identity:
+        """The identity behind a session token of this app; BadRequest if invalid."""
+        claim = self._tokens.verify(token)
+        user = await self._user(claim.user_id)
+        if user is None or user.token != claim.user_token:
+            raise BadRequest("error validating auth key: invalid authentication token")
+        if user.app_id != app.id:
+            raise BadRequest("error validating auth key: invalid StaticBackend public token")
+        return identity_of(user)
+
+    async def identify_root(self, token: str, app: App | None) -> Identity:
+        """The root identity behind a root token (or the dev alias in dev mode)."""
+        if token == DEV_ROOT_ALIAS:
+            if not self._dev_mode:
+                raise Unauthorized("not in dev mode")
+            user = await self._dev_admin(await self.app_for_pk(DEV_PK))
+        else:
+            claim = parse_root_token(token)
+            user = await self._user(claim.user_id)
+            if user is None or user.account_id != claim.account_id or user.token != claim.user_token:
+                raise BadRequest("invalid root token")
+            if user.role < ROOT_ROLE:
+                raise BadRequest("not enough permission")
+        if app is not None and user.app_id != app.id:
+            raise BadRequest("this root token does not belong to the app of this public key")
+        return identity_of(user)
+
+    # --- self-service
+
+    async def email_exists(self, app: App, email: object) -> bool:
+        """Whether a user of this app has this email."""
+        if not isinstance(email, str) or not email.strip():
+            return False
+        return await self._store.user_by_email(app.id, email.strip().lower()) is not None
+
+    async def me(self, identity: Identity) -> dict:
+        """The caller as /me shows it."""
+        return {"id": identity.user_id, "userId": identity.user_id, "accountId": identity.account_id,
+                "email": identity.email, "role": identity.role}
+
+    async def change_email(self, identity: Identity, email: object) -> None:
+        """Change the caller's email."""
+        email = normalize_email(email)
+        try:
+            await self._store.set_email(identity.user_id, email)
+        except Duplicate:
+            raise BadRequest("email already in use") from None
+        self._forget(identity.user_id)
+
+    async def reset_code(self, root: Identity, email: object) -> str:
+        """Store and return a password-reset code for a user of root's app."""
+        record = await self._store.user_by_email(root.app_id, normalize_email(email))
+        if record is None:
+            raise BadRequest("invalid email")
+        code = ids.new_code()
+        await self._store.set_reset_code(record.user.id, code, self._clock() + self._reset_code_ttl)
+        return code
+
+    async def reset_password(self, app: App, email: object, code: object, password: object) -> None:
+        """Set a new password given a valid reset code; older sessions stop working."""
+        email = normalize_email(email)
+        password = check_password(password)
+        if not isinstance(code, str) or not code:
+            raise ServerError("invalid code")
+        user_id = await self._store.reset_password(app.id, email, code, self._clock(), await _hash(password),
+                                                   ids.new_id())
+        if user_id is None:
+            raise ServerError("invalid code")
+        self._forget(user_id)
+
+    # --- account members
+
+    async def list_users(self, identity: Identity) -> list[dict]:
+        """The users of the caller's account (never their tokens)."""
+        return [user.public() for user in await self._store.users_of_account(identity.account_id)]
+
+    async def add_user(self, identity: Identity, email: object, password: object) -> dict:
+        """Add a member (role 0) to the caller's account."""
+        email = normalize_email(email)
+        password = check_password(password)
+        user = User(id=ids.new_id(), app_id=identity.app_id, account_id=identity.account_id, email=email,
+                    role=MEMBER_ROLE, token=ids.new_id(), created=now_text())
+        try:
+            await self._store.add_user(user, await _hash(password))
+        except Duplicate:
+            raise BadRequest("email already in use") from None
+        return user.public()
+
+    async def remove_user(self, identity: Identity, user_id: str) -> None:
+        """Delete a user of the caller's account whose role is not above the caller's."""
+        target = await self._user(user_id)
+        if target is None or target.account_id != identity.account_id:
+            raise NotFound("user not found")
+        if target.role > identity.role:
+            raise Unauthorized("permission level not high enough")
+        await self._store.delete_user(user_id)
+        self._forget(user_id)
+
+    async def set_role(self, identity: Identity, email: object, role: object) -> None:
+        """Change the role of a user of the app; only a root (role 100) user may."""
+        if identity.role < ROOT_ROLE:
+            raise Unauthorized("permission level not high enough")
+        if isinstance(role, bool) or not isinstance(role, int) or not 0 <= role <= ROOT_ROLE:
+            raise BadRequest(f"role must be a whole number from 0 to {ROOT_ROLE}")
+        record = await self._store.user_by_email(identity.app_id, normalize_email(email))
+        if record is None:
+            raise NotFound("user not found")
+        await self._store.set_role(record.user.id, role)
+        self._forget(record.user.id)
+
+    async def token_for_account(self, root: Identity, account_id: str) -> str:
+        """A session token for the first user of an account of root's app."""
+        users = await self._store.users_of_account(account_id)
+        if not users or users[0].app_id != root.app_id:
+            raise NotFound("account not found")
+        return self._tokens.issue(users[0].id, users[0].token)
+
+    # --- internals
+
+    async def _user(self, user_id: str) -> User | None:
+        user = self._users.get(user_id)
+        if user is not None:
+            self._users.move_to_end(user_id)
+            return user
+        record = await self._store.user_by_id(user_id)
+        if record is None:
+            return None
+        self._users[user_id] = record.user
+        if len(self._users) > USER_CACHE_SIZE:
+            self._users.popitem(last=False)
+        return record.user
+
+    def _forget(self, user_id: str) -> None:
+        self._users.pop(user_id, None)
+
+    async def _dev_admin(self, app: App) -> User:
+        record = await self._store.user_by_email(app.id, DEV_ADMIN_EMAIL)
+        if record is None or record.user.role < ROOT_ROLE:
+            raise ApiError("the dev app has no admin user")
+        return record.user
+
+    async def _verify(self, stored_hash: str, password: str) -> bool:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(None, passwords.verify_password, stored_hash, password)
+
+    async def _dummy(self) -> str:
+        if self._dummy_hash is None:
+            self._dummy_hash = await _hash(ids.new_password())
+        return self._dummy_hash
+
+
+async def _hash(password: str) -> str:
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(None, passwords.hash_password, password)

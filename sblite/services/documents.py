@@ -1,0 +1,173 @@
+"""The document database: permissions, validation, paging and change events."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sblite import filters, ids
+from sblite.errors import BadRequest, ServerError
+from sblite.jsonutil import dumps
+from sblite.model import Identity, Message
+from sblite.permissions import CollectionRules, Level, collection_rules
+from sblite.services.bus import EventBus
+from sblite.store import DocumentStore
+from sblite.store.documents import NewDocument, Scope, strip_system_keys
+from sblite.timeutil import now_text
+
+DEFAULT_PAGE_SIZE = 25
+NOT_FOUND = "document not found"
+
+
+@dataclass(frozen=True)
+class Paging:
+    """Which page of results a caller wants."""
+
+    page: int = 1
+    size: int = DEFAULT_PAGE_SIZE
+    descending: bool = False
+    sort: str | None = None
+
+
+def _scope(identity: Identity, rules: CollectionRules, level: Level) -> Scope:
+    if rules.public or identity.is_root or level is Level.EVERYONE:
+        return Scope(identity.app_id, rules.name)
+    if level is Level.ACCOUNT:
+        return Scope(identity.app_id, rules.name, account_id=identity.account_id)
+    return Scope(identity.app_id, rules.name, account_id=identity.account_id, owner_id=identity.user_id)
+
+
+def _require_object(value: Any, what: str = "invalid body: a document must be a JSON object") -> dict:
+    if not isinstance(value, dict):
+        raise BadRequest(what)
+    return value
+
+
+class DocumentService:
+    """CRUD, list, query and count over collections, as one identity."""
+
+    def __init__(self, store: DocumentStore, bus: EventBus, *, max_page_size: int) -> None:
+        self._store = store
+        self._bus = bus
+        self._max_page_size = max_page_size
+
+    async def create(self, identity: Identity, collection: str, body: Any) -> dict:
+        """Create one document stamped with the caller's account and user."""
+        rules = collection_rules(collection)
+        doc = _require_object(body)
+        created = await self._insert(identity, rules, [doc])
+        return created[0]
+
+    async def create_many(self, identity: Identity, collection: str, body: Any) -> int:
+        """Create every document of a JSON array atomically; returns how many."""
+        rules = collection_rules(collection)
+        if not isinstance(body, list) or not all(isinstance(item, dict) for item in body):
+            raise BadRequest("invalid body: bulk create expects a JSON array of objects")
+        created = await self._insert(identity, rules, body) if body else []
+        return len(created)
+
+    async def _insert(self, identity: Identity, rules: CollectionRules, docs: list[dict]) -> list[dict]:
+        new = [NewDocument(id=ids.new_id(), account_id=identity.account_id, owner_id=identity.user_id,
+                           data=strip_system_keys(doc)) for doc in docs]
+        created = await self._store.insert(identity.app_id, rules.name, new, now_text())
+        self._publish(identity, rules, "db_created", created)
+        return created
+
+    async def get(self, identity: Identity, collection: str, doc_id: str) -> dict:
+        """One readable document; StaticBackend answers 500 when it is missing or hidden."""
+        rules = collection_rules(collection)
+        doc = await self._store.get(_scope(identity, rules, rules.read), doc_id)
+        if doc is None:
+            raise ServerError(NOT_FOUND)
+        return doc
+
+    async def get_many(self, identity: Identity, collection: str, body: Any) -> list[dict]:
+        """The readable documents among a JSON array of ids."""
+        rules = collection_rules(collection)
+        if not isinstance(body, list) or not all(isinstance(item, str) for item in body):
+            raise BadRequest("invalid body: expected a JSON array of document ids")
+        if not body:
+            raise BadRequest("ids list can not be empty")
+        return await self._store.get_many(_scope(identity, rules, rules.read), body)
+
+    async def list(self, identity: Identity, collection: str, paging: Paging) -> dict:
+        """A page of readable documents in insertion order (or reversed)."""
+        return await self.query(identity, collection, [], Paging(paging.page, paging.size, paging.descending))
+
+    async def query(self, identity: Identity, collection: str, raw_clauses: Any, paging: Paging) -> dict:
+        """A page of readable documents matching every clause."""
+        rules = collection_rules(collection)
+        where, params = filters.compile_clauses(filters.parse_clauses(raw_clauses))
+        order, order_params = filters.order_by(paging.sort, paging.descending)
+        size = max(1, min(paging.size, self._max_page_size))
+        page = max(1, paging.page)
+        result = await self._store.page(_scope(identity, rules, rules.read), where, params, order,
+                                        order_params, size, (page - 1) * size)
+        return {"page": page, "size": size, "total": result.total, "results": result.results}
+
+    async def count(self, identity: Identity, collection: str, raw_clauses: Any) -> int:
+        """How many readable documents match every clause."""
+        rules = collection_rules(collection)
+        where, params = filters.compile_clauses(filters.parse_clauses(raw_clauses))
+        return await self._store.count(_scope(identity, rules, rules.read), where, params)
+
+    async def update(self, identity: Identity, collection: str, doc_id: str, body: Any) -> dict:
+        """Shallow-merge a JSON object into one writable document; returns the whole document."""
+        rules = collection_rules(collection)
+        patch = _require_object(body)
+        updated = await self._store.update(_scope(identity, rules, rules.write), "id = ?", [doc_id], patch,
+                                           now_text())
+        if not updated:
+            raise ServerError(NOT_FOUND)
+        self._publish(identity, rules, "db_updated", updated)
+        return updated[0]
+
+    async def update_many(self, identity: Identity, collection: str, body: Any) -> int:
+        """Apply `{"update": {...}, "clauses": [...]}` to every matching writable document."""
+        rules = collection_rules(collection)
+        body = _require_object(body, 'invalid body: expected {"update": {...}, "clauses": [...]}')
+        patch = _require_object(body.get("update"), 'invalid body: "update" must be a JSON object')
+        where, params = filters.compile_clauses(filters.parse_clauses(body.get("clauses", [])))
+        updated = await self._store.update(_scope(identity, rules, rules.write), where, params, patch,
+                                           now_text())
+        self._publish(identity, rules, "db_updated", updated)
+        return len(updated)
+
+    async def increment(self, identity: Identity, collection: str, doc_id: str, body: Any) -> None:
+        """Add `range` (a whole number) to a numeric `field` of one writable document."""
+        rules = collection_rules(collection)
+        body = _require_object(body, 'invalid body: expected {"field": "name", "range": 1}')
+        field, amount = body.get("field"), body.get("range")
+        if not isinstance(field, str) or not field or field in ("id", "accountId", "ownerId"):
+            raise BadRequest('invalid body: "field" must name a document field')
+        if isinstance(amount, bool) or not isinstance(amount, int):
+            raise BadRequest('invalid body: "range" must be a whole number')
+        doc = await self._store.increment(_scope(identity, rules, rules.write), doc_id, field, amount,
+                                          now_text())
+        if doc is None:
+            raise ServerError(NOT_FOUND)
+        self._publish(identity, rules, "db_updated", [doc])
+
+    async def delete(self, identity: Identity, collection: str, doc_id: str) -> int:
+        """Delete one writable document; returns 1, or 0 if there was nothing to delete."""
+        rules = collection_rules(collection)
+        deleted = await self._store.delete(_scope(identity, rules, rules.write), "id = ?", [doc_id])
+        self._publish(identity, rules, "db_deleted", deleted)
+        return len(deleted)
+
+    async def delete_many(self, identity: Identity, collection: str, raw_clauses: Any) -> int:
+        """Delete every writable document matching the clauses; returns how many."""
+        rules = collection_rules(collection)
+        where, params = filters.compile_clauses(filters.parse_clauses(raw_clauses))
+        deleted = await self._store.delete(_scope(identity, rules, rules.write), where, params)
+        self._publish(identity, rules, "db_deleted", deleted)
+        return len(deleted)
+
+    async def collections(self, identity: Identity) -> list[str]:
+        """The names of the app's collections that hold documents."""
+        return await self._store.collections(identity.app_id)
+
+    def _publish(self, identity: Identity, rules: CollectionRules, kind: str, docs: list[dict]) -> None:
+        for doc in docs:
+            self._bus.publish(Message(type=kind, channel=rules.channel, data=dumps(doc),
+                                      app_id=identity.app_id, identity=identity))

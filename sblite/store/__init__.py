@@ -1,0 +1,9 @@
+"""Storage layer: the only code that talks to SQLite."""
+
+from sblite.store.accounts import AccountStore, Duplicate, UserRecord
+from sblite.store.database import Database, DatabaseClosed
+from sblite.store.documents import DocumentStore, Page
+
+__all__ = [
+    "AccountStore", "Database", "DatabaseClosed", "DocumentStore", "Duplicate", "Page", "UserRecord",
+]

@@ -1,0 +1,173 @@
+"""The SQLite file: one writer thread with group commit, and a pool of reader threads.
+
+Writes are plain functions `fn(conn) -> result`. They queue up while the writer is busy and
+the next batch runs in ONE transaction (one fsync for many writes), each write inside its
+own savepoint so a failing write rolls back alone. Readers use their own connections, so a
+reader never waits for the writer (WAL) and no caller ever sees SQLITE_BUSY.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, TypeVar
+
+from sblite.store.migrations import migrate
+
+T = TypeVar("T")
+MAX_BATCH = 256
+BUSY_TIMEOUT_MS = 30_000
+
+
+class DatabaseClosed(RuntimeError):
+    """The database was used after close()."""
+
+
+@dataclass
+class _PendingWrite:
+    fn: Callable[[sqlite3.Connection], Any]
+    future: asyncio.Future
+
+
+def connect(path: str) -> sqlite3.Connection:
+    """Open a connection with the pragmas every connection needs."""
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    conn.row_factory = sqlite3.Row
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    conn.execute("PRAGMA foreign_keys = ON")
+    conn.execute("PRAGMA synchronous = NORMAL")
+    return conn
+
+
+class Database:
+    """One SQLite file opened for serialized writes and concurrent reads."""
+
+    def __init__(self, path: str | Path, read_connections: int = 4) -> None:
+        self.path = str(path)
+        self._readers = read_connections
+        self._read_pool: ThreadPoolExecutor | None = None
+        self._write_pool: ThreadPoolExecutor | None = None
+        self._writer: sqlite3.Connection | None = None
+        self._local = threading.local()
+        self._reader_conns: list[sqlite3.Connection] = []
+        self._reader_lock = threading.Lock()
+        self._pending: list[_PendingWrite] = []
+        self._drain_task: asyncio.Task | None = None
+        self._closed = False
+
+    async def open(self) -> None:
+        """Create the file if needed, switch to WAL and run migrations."""
+        self._write_pool = ThreadPoolExecutor(1, thread_name_prefix="sblite-writer")
+        self._read_pool = ThreadPoolExecutor(self._readers, thread_name_prefix="sblite-reader")
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._write_pool, self._open_writer)
+
+    def _open_writer(self) -> None:
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        conn = connect(self.path)
+        conn.execute("PRAGMA journal_mode = WAL")
+        migrate(conn)
+        self._writer = conn
+
+    async def close(self) -> None:
+        """Finish queued writes, then close every connection. Safe to call twice."""
+        if self._closed:
+            return
+        self._closed = True
+        while self._drain_task is not None and not self._drain_task.done():
+            await asyncio.shield(self._drain_task)
+        loop = asyncio.get_running_loop()
+        if self._read_pool is not None:
+            self._read_pool.shutdown(wait=True)
+            for conn in self._reader_conns:
+                conn.close()
+        if self._write_pool is not None:
+            await loop.run_in_executor(self._write_pool, self._close_writer)
+            self._write_pool.shutdown(wait=True)
+
+    def _close_writer(self) -> None:
+        if self._writer is not None:
+            self._writer.execute("PRAGMA optimize")
+            self._writer.close()
+            self._writer = None
+
+    async def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run `fn(conn)` on a reader connection and return its result."""
+        if self._closed or self._read_pool is None:
+            raise DatabaseClosed("the database is closed")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._read_pool, self._run_read, fn)
+
+    def _run_read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = connect(self.path)
+            conn.execute("PRAGMA query_only = ON")
+            self._local.conn = conn
+            with self._reader_lock:
+                self._reader_conns.append(conn)
+        return fn(conn)
+
+    async def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run `fn(conn)` in the next committed batch and return its result once durable."""
+        if self._closed or self._write_pool is None:
+            raise DatabaseClosed("the database is closed")
+        future = asyncio.get_running_loop().create_future()
+        self._pending.append(_PendingWrite(fn, future))
+        if self._drain_task is None or self._drain_task.done():
+            self._drain_task = asyncio.ensure_future(self._drain())
+        return await future
+
+    async def _drain(self) -> None:
+        loop = asyncio.get_running_loop()
+        while self._pending:
+            batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
+            try:
+                outcomes = await loop.run_in_executor(self._write_pool, self._run_batch, batch)
+            except BaseException as exc:  # the commit itself failed: every write in it failed
+                outcomes = [(False, exc)] * len(batch)
+            for pending, (ok, value) in zip(batch, outcomes):
+                if pending.future.done():
+                    continue
+                if ok:
+                    pending.future.set_result(value)
+                else:
+                    pending.future.set_exception(value)
+
+    def _run_batch(self, batch: list[_PendingWrite]) -> list[tuple[bool, Any]]:
+        conn = self._writer
+        assert conn is not None
+        outcomes: list[tuple[bool, Any]] = []
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for pending in batch:
+                conn.execute("SAVEPOINT write_op")
+                try:
+                    outcomes.append((True, pending.fn(conn)))
+                    conn.execute("RELEASE write_op")
+                except Exception as exc:
+                    conn.execute("ROLLBACK TO write_op")
+                    conn.execute("RELEASE write_op")
+                    outcomes.append((False, exc))
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        return outcomes
+
+    async def backup_to(self, target: str | Path) -> None:
+        """Copy the whole database to `target` with SQLite's online backup API."""
+        def run(conn: sqlite3.Connection) -> None:
+            dest = sqlite3.connect(str(target))
+            try:
+                conn.backup(dest)
+            finally:
+                dest.close()
+
+        await self.read(run)

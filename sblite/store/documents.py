@@ -1,0 +1,189 @@
+"""Documents: one table, JSON data, system fields in columns.
+
+Every method takes a `Scope`: the app, the collection and, when the caller's permission is
+narrower than "everyone", the account (and owner) the rows must belong to.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from typing import Any
+
+from sblite.errors import BadRequest
+from sblite.jsonutil import dumps_stored, loads
+from sblite.store.database import Database
+
+_COLUMNS = "id, account_id, owner_id, data"
+# Keys the server owns: stripped from stored data, added back from columns on output.
+SYSTEM_KEYS = ("id", "accountId", "ownerId")
+
+
+@dataclass(frozen=True)
+class Scope:
+    """The rows one caller reaches in one collection."""
+
+    app_id: str
+    collection: str
+    account_id: str | None = None
+    owner_id: str | None = None
+
+    def where(self) -> tuple[str, list[Any]]:
+        """SQL conditions selecting this scope's rows."""
+        sql = "app_id = ? AND collection = ?"
+        params: list[Any] = [self.app_id, self.collection]
+        if self.account_id is not None:
+            sql += " AND account_id = ?"
+            params.append(self.account_id)
+        if self.owner_id is not None:
+            sql += " AND owner_id = ?"
+            params.append(self.owner_id)
+        return sql, params
+
+
+@dataclass(frozen=True)
+class NewDocument:
+    """A document about to be inserted."""
+
+    id: str
+    account_id: str
+    owner_id: str
+    data: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of a list or query."""
+
+    total: int
+    results: list[dict[str, Any]]
+
+
+def _doc(row: sqlite3.Row) -> dict[str, Any]:
+    doc = loads(row["data"])
+    doc["id"] = row["id"]
+    doc["accountId"] = row["account_id"]
+    doc["ownerId"] = row["owner_id"]
+    return doc
+
+
+def strip_system_keys(data: dict[str, Any]) -> dict[str, Any]:
+    """A copy of `data` without the keys the server owns."""
+    return {k: v for k, v in data.items() if k not in SYSTEM_KEYS}
+
+
+class DocumentStore:
+    """Queries over the documents table."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def insert(self, app_id: str, collection: str, docs: list[NewDocument], now: str) -> list[dict]:
+        """Insert documents in one transaction; return them as the API shows them."""
+        rows = [(app_id, collection, d.id, d.account_id, d.owner_id, now, now, dumps_stored(d.data))
+                for d in docs]
+
+        def run(conn: sqlite3.Connection) -> None:
+            conn.executemany(
+                "INSERT INTO documents (app_id, collection, id, account_id, owner_id, created, updated, data) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+
+        await self._db.write(run)
+        return [{**d.data, "id": d.id, "accountId": d.account_id, "ownerId": d.owner_id} for d in docs]
+
+    async def get(self, scope: Scope, doc_id: str) -> dict | None:
+        """One document in scope, or None."""
+        where, params = scope.where()
+        row = await self._db.read(lambda c: c.execute(
+            f"SELECT {_COLUMNS} FROM documents WHERE {where} AND id = ?", (*params, doc_id)).fetchone())
+        return None if row is None else _doc(row)
+
+    async def get_many(self, scope: Scope, ids: list[str]) -> list[dict]:
+        """The documents in scope among `ids`, in insertion order."""
+        where, params = scope.where()
+        rows = await self._db.read(lambda c: c.execute(
+            f"SELECT {_COLUMNS} FROM documents WHERE {where} AND id IN (SELECT value FROM json_each(?)) "
+            "ORDER BY seq", (*params, dumps_stored(ids))).fetchall())
+        return [_doc(row) for row in rows]
+
+    async def page(self, scope: Scope, filter_sql: str, filter_params: list[Any], order_sql: str,
+                   order_params: list[Any], limit: int, offset: int) -> Page:
+        """A page of documents in scope matching the compiled filter."""
+        where, params = scope.where()
+        condition = f"{where} AND {filter_sql}"
+        all_params = [*params, *filter_params]
+
+        def run(conn: sqlite3.Connection) -> Page:
+            total = conn.execute(f"SELECT COUNT(*) FROM documents WHERE {condition}", all_params).fetchone()[0]
+            rows = conn.execute(
+                f"SELECT {_COLUMNS} FROM documents WHERE {condition} {order_sql} LIMIT ? OFFSET ?",
+                (*all_params, *order_params, limit, offset)).fetchall()
+            return Page(total=total, results=[_doc(row) for row in rows])
+
+        return await self._db.read(run)
+
+    async def count(self, scope: Scope, filter_sql: str, filter_params: list[Any]) -> int:
+        """How many documents in scope match the compiled filter."""
+        where, params = scope.where()
+        return await self._db.read(lambda c: c.execute(
+            f"SELECT COUNT(*) FROM documents WHERE {where} AND {filter_sql}",
+            (*params, *filter_params)).fetchone()[0])
+
+    async def update(self, scope: Scope, filter_sql: str, filter_params: list[Any],
+                     patch: dict[str, Any], now: str) -> list[dict]:
+        """Shallow-merge `patch` into every matching document in scope; return them updated."""
+        where, params = scope.where()
+        patch = strip_system_keys(patch)
+
+        def run(conn: sqlite3.Connection) -> list[dict]:
+            rows = conn.execute(f"SELECT {_COLUMNS} FROM documents WHERE {where} AND {filter_sql} ORDER BY seq",
+                                (*params, *filter_params)).fetchall()
+            updated = []
+            for row in rows:
+                data = {**loads(row["data"]), **patch}
+                conn.execute("UPDATE documents SET data = ?, updated = ? WHERE id = ?",
+                             (dumps_stored(data), now, row["id"]))
+                updated.append({**data, "id": row["id"], "accountId": row["account_id"],
+                                "ownerId": row["owner_id"]})
+            return updated
+
+        return await self._db.write(run)
+
+    async def increment(self, scope: Scope, doc_id: str, field: str, amount: int, now: str) -> dict | None:
+        """Add `amount` to a top-level numeric field (missing counts as 0); the updated doc or None."""
+        where, params = scope.where()
+
+        def run(conn: sqlite3.Connection) -> dict | None:
+            row = conn.execute(f"SELECT {_COLUMNS} FROM documents WHERE {where} AND id = ?",
+                               (*params, doc_id)).fetchone()
+            if row is None:
+                return None
+            data = loads(row["data"])
+            current = data.get(field, 0)
+            if isinstance(current, bool) or not isinstance(current, (int, float)):
+                raise BadRequest(f'field "{field}" is not a number')
+            data[field] = current + amount
+            conn.execute("UPDATE documents SET data = ?, updated = ? WHERE id = ?",
+                         (dumps_stored(data), now, doc_id))
+            return {**data, "id": row["id"], "accountId": row["account_id"], "ownerId": row["owner_id"]}
+
+        return await self._db.write(run)
+
+    async def delete(self, scope: Scope, filter_sql: str, filter_params: list[Any]) -> list[dict]:
+        """Delete every matching document in scope; return the deleted documents."""
+        where, params = scope.where()
+
+        def run(conn: sqlite3.Connection) -> list[dict]:
+            rows = conn.execute(
+                f"DELETE FROM documents WHERE {where} AND {filter_sql} RETURNING {_COLUMNS}",
+                (*params, *filter_params)).fetchall()
+            return [_doc(row) for row in rows]
+
+        return await self._db.write(run)
+
+    async def collections(self, app_id: str) -> list[str]:
+        """Names of the collections that hold documents in this app."""
+        rows = await self._db.read(lambda c: c.execute(
+            "SELECT DISTINCT collection FROM documents WHERE app_id = ? ORDER BY collection",
+            (app_id,)).fetchall())
+        return [row[0] for row in rows]

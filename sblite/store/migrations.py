@@ -1,0 +1,86 @@
+"""Schema migrations, applied in order and recorded in `PRAGMA user_version`."""
+
+from __future__ import annotations
+
+import sqlite3
+
+# Each entry moves the schema from version N to N+1. Never edit a released entry: append.
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE settings (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    );
+    CREATE TABLE apps (
+        id TEXT PRIMARY KEY,
+        pk TEXT NOT NULL UNIQUE,
+        name TEXT NOT NULL,
+        owner_email TEXT NOT NULL,
+        created TEXT NOT NULL
+    );
+    CREATE TABLE accounts (
+        id TEXT PRIMARY KEY,
+        app_id TEXT NOT NULL REFERENCES apps(id) ON DELETE CASCADE,
+        email TEXT NOT NULL,
+        created TEXT NOT NULL
+    );
+    CREATE INDEX accounts_app ON accounts(app_id);
+    CREATE TABLE users (
+        seq INTEGER PRIMARY KEY,
+        id TEXT NOT NULL UNIQUE,
+        app_id TEXT NOT NULL REFERENCES apps(id) ON DELETE CASCADE,
+        account_id TEXT NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+        email TEXT NOT NULL,
+        password_hash TEXT NOT NULL,
+        token TEXT NOT NULL,
+        role INTEGER NOT NULL DEFAULT 0,
+        reset_code TEXT,
+        reset_expires REAL,
+        created TEXT NOT NULL,
+        UNIQUE (app_id, email)
+    );
+    CREATE INDEX users_account ON users(account_id, seq);
+    CREATE TABLE documents (
+        seq INTEGER PRIMARY KEY,
+        app_id TEXT NOT NULL,
+        collection TEXT NOT NULL,
+        id TEXT NOT NULL UNIQUE,
+        account_id TEXT NOT NULL,
+        owner_id TEXT NOT NULL,
+        created TEXT NOT NULL,
+        updated TEXT NOT NULL,
+        data TEXT NOT NULL CHECK (json_type(data) = 'object')
+    );
+    CREATE INDEX documents_collection_order ON documents(app_id, collection, seq);
+    CREATE INDEX documents_collection_account ON documents(app_id, collection, account_id, seq);
+    """,
+)
+
+
+def schema_version(conn: sqlite3.Connection) -> int:
+    """The schema version recorded in the file."""
+    return conn.execute("PRAGMA user_version").fetchone()[0]
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    """Apply every migration the file lacks, each in its own transaction; return the new version."""
+    version = schema_version(conn)
+    if version > len(MIGRATIONS):
+        raise RuntimeError(
+            f"database schema version {version} is newer than this sblite knows ({len(MIGRATIONS)})"
+        )
+    for number in range(version, len(MIGRATIONS)):
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in _statements(MIGRATIONS[number]):
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {number + 1}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+    return len(MIGRATIONS)
+
+
+def _statements(script: str) -> list[str]:
+    return [part.strip() for part in script.split(";") if part.strip()]

@@ -1,0 +1,67 @@
+"""Session tokens (signed, expiring) and root tokens (`userId|accountId|userToken`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+
+from sblite.errors import BadRequest
+
+DEV_ROOT_ALIAS = "safe-to-use-in-dev-root-token"
+
+
+@dataclass(frozen=True)
+class SessionClaim:
+    """What a valid session token says: whose it is and which per-user token it was cut from."""
+
+    user_id: str
+    user_token: str
+
+
+class SessionTokens:
+    """Issues and checks signed session tokens that expire after `ttl_seconds`."""
+
+    def __init__(self, secret_key: str, ttl_seconds: int) -> None:
+        self._serializer = URLSafeTimedSerializer(secret_key, salt="sblite-session")
+        self._ttl = ttl_seconds
+
+    def issue(self, user_id: str, user_token: str) -> str:
+        """A new session token for this user."""
+        return self._serializer.dumps([user_id, user_token])
+
+    def verify(self, token: str) -> SessionClaim:
+        """The claim in `token`; raises BadRequest (StaticBackend answers 400) if invalid or expired."""
+        try:
+            value = self._serializer.loads(token, max_age=self._ttl)
+        except SignatureExpired:
+            raise BadRequest("error validating auth key: your session token has expired") from None
+        except BadSignature:
+            raise BadRequest(
+                "error validating auth key: could not verify your authentication token"
+            ) from None
+        if not (isinstance(value, list) and len(value) == 2 and all(isinstance(v, str) for v in value)):
+            raise BadRequest("error validating auth key: invalid authentication token")
+        return SessionClaim(user_id=value[0], user_token=value[1])
+
+
+@dataclass(frozen=True)
+class RootClaim:
+    """The three parts of a root token."""
+
+    user_id: str
+    account_id: str
+    user_token: str
+
+
+def format_root_token(user_id: str, account_id: str, user_token: str) -> str:
+    """The root token of a role-100 user."""
+    return f"{user_id}|{account_id}|{user_token}"
+
+
+def parse_root_token(token: str) -> RootClaim:
+    """Split a root token; raises BadRequest unless it has exactly three non-empty parts."""
+    parts = token.split("|")
+    if len(parts) != 3 or not all(parts):
+        raise BadRequest("invalid root token")
+    return RootClaim(user_id=parts[0], account_id=parts[1], user_token=parts[2])
