@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
+from typing import Callable
 
-from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from itsdangerous import BadSignature, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
 
 from sblite.errors import BadRequest
 
@@ -22,8 +24,12 @@ class SessionClaim:
 class SessionTokens:
     """Issues and checks signed session tokens that expire after `ttl_seconds`."""
 
-    def __init__(self, secret_key: str, ttl_seconds: int) -> None:
-        self._serializer = URLSafeTimedSerializer(secret_key, salt="sblite-session")
+    def __init__(self, secret_key: str, ttl_seconds: int, clock: Callable[[], float] = time.time) -> None:
+        class ClockedSigner(TimestampSigner):
+            def get_timestamp(self) -> int:
+                return int(clock())
+
+        self._serializer = URLSafeTimedSerializer(secret_key, salt="sblite-session", signer=ClockedSigner)
         self._ttl = ttl_seconds
 
     def issue(self, user_id: str, user_token: str) -> str:

@@ -57,8 +57,8 @@ def start_server(
         cmd += ["--db", str(db)]
     cmd += list(args)
     full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
-    log = open(log_path, "wb")
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=full_env, cwd=workdir)
+    with open(log_path, "wb") as log:  # the child keeps its own handle
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=full_env, cwd=workdir)
     server = ServerProcess(proc=proc, url=f"http://127.0.0.1:{port}", log_path=log_path)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -58,9 +58,7 @@ async def request_root(request: web.Request) -> Identity:
     token = bearer_token(request) or request.cookies.get("token")
     if not token:
         raise Unauthorized("missing authorization HTTP header")
-    pk = public_key(request)
-    app = await request.app[ACCOUNTS].app_for_pk(pk) if pk else None
-    return await request.app[ACCOUNTS].identify_root(token, app)
+    return await request.app[ACCOUNTS].identify_root(token, public_key(request))
 
 
 async def json_body(request: web.Request, *, required: bool = True) -> Any:

@@ -167,8 +167,8 @@ class AccountService:
             raise BadRequest("error validating auth key: invalid StaticBackend public token")
         return identity_of(user)
 
-    async def identify_root(self, token: str, app: App | None) -> Identity:
-        """The root identity behind a root token (or the dev alias in dev mode)."""
+    async def identify_root(self, token: str, pk: str | None) -> Identity:
+        """The root identity behind a root token (or the dev alias in dev mode) for the app of `pk`."""
         if token == DEV_ROOT_ALIAS:
             if not self._dev_mode:
                 raise Unauthorized("not in dev mode")
@@ -180,7 +180,7 @@ class AccountService:
                 raise BadRequest("invalid root token")
             if user.role < ROOT_ROLE:
                 raise BadRequest("not enough permission")
-        if app is not None and user.app_id != app.id:
+        if pk and user.app_id != (await self.app_for_pk(pk)).id:
             raise BadRequest("this root token does not belong to the app of this public key")
         return identity_of(user)
 
