@@ -1,0 +1,87 @@
+"""The store on a real SQLite file: group commit, isolation of failing writes, migrations."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+
+import pytest
+
+from sblite.store import Database, DatabaseClosed
+from sblite.store.migrations import MIGRATIONS, migrate, schema_version
+
+
+@pytest.fixture
+async def db(tmp_path):
+    database = Database(tmp_path / "store.db", read_connections=2)
+    await database.open()
+    yield database
+    await database.close()
+
+
+def _insert(value: str):
+    def run(conn: sqlite3.Connection) -> int:
+        return conn.execute("INSERT INTO settings (key, value) VALUES (?, ?)", (value, value)).lastrowid
+    return run
+
+
+async def _keys(db: Database) -> list[str]:
+    rows = await db.read(lambda c: c.execute("SELECT key FROM settings ORDER BY key").fetchall())
+    return [row[0] for row in rows]
+
+
+async def test_concurrent_writes_all_commit(db):
+    await asyncio.gather(*(db.write(_insert(f"k{n:04d}")) for n in range(500)))
+    assert await _keys(db) == [f"k{n:04d}" for n in range(500)]
+
+
+async def test_a_failing_write_rolls_back_alone(db):
+    def fails(conn: sqlite3.Connection) -> None:
+        conn.execute("INSERT INTO settings (key, value) VALUES ('half', 'done')")
+        raise ValueError("boom")
+
+    results = await asyncio.gather(db.write(_insert("a")), db.write(fails), db.write(_insert("b")),
+                                   db.write(_insert("a")), return_exceptions=True)
+    assert isinstance(results[1], ValueError)
+    assert isinstance(results[3], sqlite3.IntegrityError)  # duplicate key
+    assert await _keys(db) == ["a", "b"]
+
+
+async def test_readers_cannot_write(db):
+    with pytest.raises(sqlite3.OperationalError):
+        await db.read(lambda c: c.execute("INSERT INTO settings VALUES ('x', 'y')"))
+
+
+async def test_close_is_idempotent_and_final(tmp_path):
+    database = Database(tmp_path / "c.db")
+    await database.open()
+    pending = asyncio.ensure_future(database.write(_insert("last")))
+    await asyncio.sleep(0)
+    await database.close()
+    await database.close()
+    assert await pending  # queued before close: committed
+    with pytest.raises(DatabaseClosed):
+        await database.write(_insert("late"))
+    with pytest.raises(DatabaseClosed):
+        await database.read(lambda c: None)
+    check = sqlite3.connect(tmp_path / "c.db")
+    assert check.execute("SELECT key FROM settings").fetchall() == [("last",)]
+    assert check.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_migrations_are_versioned_and_idempotent(tmp_path):
+    conn = sqlite3.connect(tmp_path / "m.db", isolation_level=None)
+    assert migrate(conn) == len(MIGRATIONS)
+    assert schema_version(conn) == len(MIGRATIONS)
+    assert migrate(conn) == len(MIGRATIONS)
+    conn.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 1}")
+    with pytest.raises(RuntimeError, match="newer than this sblite"):
+        migrate(conn)
+
+
+async def test_documents_table_rejects_non_objects(db):
+    def bad(conn: sqlite3.Connection) -> None:
+        conn.execute("INSERT INTO documents (app_id, collection, id, account_id, owner_id, created, updated, data) "
+                     "VALUES ('a', 'c', 'i', 'x', 'y', 't', 't', '[1]')")
+    with pytest.raises(sqlite3.IntegrityError):
+        await db.write(bad)
