@@ -7,6 +7,7 @@ field paths and values are bound parameters, so a clause can only choose among f
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +27,14 @@ SYSTEM_COLUMNS = {"id": "id", "accountId": "account_id", "ownerId": "owner_id"}
 ORDER_COLUMNS = {"created": "seq", "sb_created": "seq", "id": "id", "updated": "updated"}
 MAX_FIELD_LENGTH = 200
 MAX_IN_VALUES = 1000
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+# One element `f` of a field (the field itself when it is a scalar, each element when it is an
+# array; never the members of an object) equals one list value `v`: same JSON kind, same value.
+_IN_MATCH = (
+    "typeof(f.key) != 'text' AND f.type NOT IN ('object', 'array') "
+    "AND (f.type = v.type OR (f.type IN ('integer', 'real') AND v.type IN ('integer', 'real'))) "
+    "AND f.atom IS v.atom"
+)
 
 Scalar = str | int | float | bool | None
 
@@ -72,9 +81,11 @@ def _check_value(position: int, op: str, value: Any) -> Any:
             raise BadRequest(f"{where} has more than {MAX_IN_VALUES} elements")
         if not all(_is_scalar(v) for v in values):
             raise BadRequest(f"{where} must be a list of strings, numbers, booleans or null")
+        _check_range(where, values)
         return values
     if not _is_scalar(value):
         raise BadRequest(f"{where} must be a string, a number, a boolean or null")
+    _check_range(where, [value])
     if op in ("<", "<=", ">", ">=") and (value is None or isinstance(value, bool)):
         raise BadRequest(f"{where} must be a string or a number for {op}")
     return value
@@ -82,6 +93,14 @@ def _check_value(position: int, op: str, value: Any) -> Any:
 
 def _is_scalar(value: Any) -> bool:
     return value is None or isinstance(value, (str, int, float, bool))
+
+
+def _check_range(where: str, values: list[Any]) -> None:
+    for value in values:
+        if isinstance(value, float) and not math.isfinite(value):
+            raise BadRequest(f"{where} is out of range: numbers must be finite")
+        if isinstance(value, int) and not isinstance(value, bool) and not INT64_MIN <= value <= INT64_MAX:
+            raise BadRequest(f"{where} is out of range: whole numbers must fit in 64 bits")
 
 
 def json_path(field: str) -> str:
@@ -117,8 +136,7 @@ def _compile_clause(clause: Clause) -> tuple[str, list[Any]]:
     if op in ("in", "!in"):
         negate = "NOT " if op == "!in" else ""
         return (
-            f"{negate}EXISTS (SELECT 1 FROM json_each(data, ?) AS f "
-            "WHERE f.value IN (SELECT value FROM json_each(?)))",
+            f"{negate}EXISTS (SELECT 1 FROM json_each(data, ?) AS f, json_each(?) AS v WHERE {_IN_MATCH})",
             [path, _encode_list(value)],
         )
     if value is None:
@@ -142,7 +160,7 @@ def _compile_column(column: str, clause: Clause) -> tuple[str, list[Any]]:
     op, value = clause.op, clause.value
     if op in ("in", "!in"):
         negate = "NOT " if op == "!in" else ""
-        return f"{column} {negate}IN (SELECT value FROM json_each(?))", [_encode_list(value)]
+        return f"{column} {negate}IN (SELECT value FROM json_each(?) WHERE type = 'text')", [_encode_list(value)]
     if not isinstance(value, str):
         # System fields are strings: a non-string matches nothing, and != matches everything.
         return ("1", []) if op == "!=" else ("0", [])
@@ -159,7 +177,8 @@ def order_by(sort: str | None, descending: bool) -> tuple[str, list[Any]]:
     direction = "DESC" if descending else "ASC"
     if not sort or sort in ORDER_COLUMNS:
         column = ORDER_COLUMNS.get(sort or "created", "seq")
-        return f"ORDER BY {column} {direction}", []
+        tie_break = "" if column == "seq" else f", seq {direction}"
+        return f"ORDER BY {column} {direction}{tie_break}", []
     if sort in SYSTEM_COLUMNS:
         return f"ORDER BY {SYSTEM_COLUMNS[sort]} {direction}, seq {direction}", []
     return f"ORDER BY json_extract(data, ?) {direction}, seq {direction}", [json_path(sort)]

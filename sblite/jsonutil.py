@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import math
+import re
 from typing import Any
 
 _encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
@@ -21,10 +23,41 @@ def dumps_stored(value: Any) -> str:
     return _encoder.encode(value)
 
 
+# A \uD800-\uDFFF escape may decode to a lone surrogate, which is not text SQLite can store.
+_SURROGATE_ESCAPE_BYTES = re.compile(rb"\\u[dD][89a-fA-F]")
+_SURROGATE_TEXT = re.compile(r"\\u[dD][89a-fA-F]|[\ud800-\udfff]")
+
+
 def loads(text: str | bytes) -> Any:
-    """Decode JSON, rejecting NaN and Infinity which JSON does not have."""
-    return json.loads(text, parse_constant=_reject_constant)
+    """Decode JSON; ValueError for NaN, infinities, out-of-range numbers and lone surrogates."""
+    value = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
+    pattern = _SURROGATE_ESCAPE_BYTES if isinstance(text, bytes) else _SURROGATE_TEXT
+    if pattern.search(text):
+        _check_text(value)
+    return value
 
 
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"invalid JSON value {name}")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"number out of range: {text}")
+    return value
+
+
+def _check_text(value: Any) -> None:
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError("invalid JSON string: lone surrogate escape") from None
+    elif isinstance(value, list):
+        for item in value:
+            _check_text(item)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_text(key)
+            _check_text(item)
