@@ -27,6 +27,7 @@ SYSTEM_COLUMNS = {"id": "id", "accountId": "account_id", "ownerId": "owner_id"}
 ORDER_COLUMNS = {"created": "seq", "sb_created": "seq", "id": "id", "updated": "updated"}
 MAX_FIELD_LENGTH = 200
 MAX_IN_VALUES = 1000
+NO_FILTER = "1"  # what an empty clause list compiles to
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 # One element `f` of a field (the field itself when it is a scalar, each element when it is an
 # array; never the members of an object) equals one list value `v`: same JSON kind, same value.
@@ -124,7 +125,7 @@ def compile_clauses(clauses: list[Clause]) -> tuple[str, list[Any]]:
         fragment, values = _compile_clause(clause)
         sql.append(f"({fragment})")
         params.extend(values)
-    return (" AND ".join(sql) if sql else "1"), params
+    return (" AND ".join(sql) if sql else NO_FILTER), params
 
 
 def _compile_clause(clause: Clause) -> tuple[str, list[Any]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Callable
 
@@ -11,6 +12,8 @@ from itsdangerous import BadSignature, SignatureExpired, TimestampSigner, URLSaf
 from sblite.errors import BadRequest
 
 DEV_ROOT_ALIAS = "safe-to-use-in-dev-root-token"
+VERIFIED_CACHE_SIZE = 10_000
+_EXPIRED = "error validating auth key: your session token has expired"
 
 
 @dataclass(frozen=True)
@@ -31,6 +34,9 @@ class SessionTokens:
 
         self._serializer = URLSafeTimedSerializer(secret_key, salt="sblite-session", signer=ClockedSigner)
         self._ttl = ttl_seconds
+        self._clock = clock
+        # Checking a signature is a large share of a small request's cost: remember good ones.
+        self._verified: OrderedDict[str, tuple[SessionClaim, int]] = OrderedDict()
 
     def issue(self, user_id: str, user_token: str) -> str:
         """A new session token for this user."""
@@ -38,17 +44,30 @@ class SessionTokens:
 
     def verify(self, token: str) -> SessionClaim:
         """The claim in `token`; raises BadRequest (StaticBackend answers 400) if invalid or expired."""
+        cached = self._verified.get(token)
+        if cached is None:
+            cached = self._check_signature(token)
+            self._verified[token] = cached
+            if len(self._verified) > VERIFIED_CACHE_SIZE:
+                self._verified.popitem(last=False)
+        claim, issued = cached
+        if int(self._clock()) - issued > self._ttl:
+            self._verified.pop(token, None)
+            raise BadRequest(_EXPIRED)
+        return claim
+
+    def _check_signature(self, token: str) -> tuple[SessionClaim, int]:
         try:
-            value = self._serializer.loads(token, max_age=self._ttl)
+            value, issued = self._serializer.loads(token, max_age=self._ttl, return_timestamp=True)
         except SignatureExpired:
-            raise BadRequest("error validating auth key: your session token has expired") from None
+            raise BadRequest(_EXPIRED) from None
         except BadSignature:
             raise BadRequest(
                 "error validating auth key: could not verify your authentication token"
             ) from None
         if not (isinstance(value, list) and len(value) == 2 and all(isinstance(v, str) for v in value)):
             raise BadRequest("error validating auth key: invalid authentication token")
-        return SessionClaim(user_id=value[0], user_token=value[1])
+        return SessionClaim(user_id=value[0], user_token=value[1]), int(issued.timestamp())
 
 
 @dataclass(frozen=True)

@@ -85,3 +85,23 @@ async def test_documents_table_rejects_non_objects(db):
                      "VALUES ('a', 'c', 'i', 'x', 'y', 't', 't', '[1]')")
     with pytest.raises(sqlite3.IntegrityError):
         await db.write(bad)
+
+
+def test_count_migration_backfills_existing_documents(tmp_path):
+    from sblite.store.migrations import _statements
+
+    conn = sqlite3.connect(tmp_path / "old.db", isolation_level=None)
+    for statement in _statements(MIGRATIONS[0]):
+        conn.execute(statement)
+    conn.execute("PRAGMA user_version = 1")
+    rows = [("app", "c", f"id{n}", "acc", f"u{n % 2}", "t", "t", "{}") for n in range(5)]
+    conn.executemany("INSERT INTO documents (app_id, collection, id, account_id, owner_id, created, updated, data) "
+                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+    migrate(conn)
+    counts = conn.execute("SELECT owner_id, n FROM document_counts ORDER BY owner_id").fetchall()
+    assert counts == [("u0", 3), ("u1", 2)]
+    conn.execute("DELETE FROM documents WHERE id = 'id0'")
+    conn.execute("INSERT INTO documents (app_id, collection, id, account_id, owner_id, created, updated, data) "
+                 "VALUES ('app', 'c', 'new', 'acc', 'u1', 't', 't', '{}')")
+    counts = conn.execute("SELECT owner_id, n FROM document_counts ORDER BY owner_id").fetchall()
+    assert counts == [("u0", 2), ("u1", 3)]

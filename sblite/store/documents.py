@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sblite.errors import BadRequest
+from sblite.filters import NO_FILTER
 from sblite.jsonutil import dumps_stored, loads
 from sblite.store.database import Database
 
@@ -72,6 +73,15 @@ def strip_system_keys(data: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in data.items() if k not in SYSTEM_KEYS}
 
 
+def _total(conn: sqlite3.Connection, scope: Scope, filter_sql: str, filter_params: list[Any]) -> int:
+    where, params = scope.where()
+    if filter_sql == NO_FILTER:  # counts kept by triggers: no scan of the collection
+        sql = f"SELECT COALESCE(SUM(n), 0) FROM document_counts WHERE {where}"
+        return conn.execute(sql, params).fetchone()[0]
+    sql = f"SELECT COUNT(*) FROM documents WHERE {where} AND {filter_sql}"
+    return conn.execute(sql, (*params, *filter_params)).fetchone()[0]
+
+
 class DocumentStore:
     """Queries over the documents table."""
 
@@ -114,7 +124,7 @@ class DocumentStore:
         all_params = [*params, *filter_params]
 
         def run(conn: sqlite3.Connection) -> Page:
-            total = conn.execute(f"SELECT COUNT(*) FROM documents WHERE {condition}", all_params).fetchone()[0]
+            total = _total(conn, scope, filter_sql, filter_params)
             rows = conn.execute(
                 f"SELECT {_COLUMNS} FROM documents WHERE {condition} {order_sql} LIMIT ? OFFSET ?",
                 (*all_params, *order_params, limit, offset)).fetchall()
@@ -124,10 +134,7 @@ class DocumentStore:
 
     async def count(self, scope: Scope, filter_sql: str, filter_params: list[Any]) -> int:
         """How many documents in scope match the compiled filter."""
-        where, params = scope.where()
-        return await self._db.read(lambda c: c.execute(
-            f"SELECT COUNT(*) FROM documents WHERE {where} AND {filter_sql}",
-            (*params, *filter_params)).fetchone()[0])
+        return await self._db.read(lambda conn: _total(conn, scope, filter_sql, filter_params))
 
     async def update(self, scope: Scope, filter_sql: str, filter_params: list[Any],
                      patch: dict[str, Any], now: str) -> list[dict]:

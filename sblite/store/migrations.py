@@ -54,6 +54,30 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX documents_collection_order ON documents(app_id, collection, seq);
     CREATE INDEX documents_collection_account ON documents(app_id, collection, account_id, seq);
     """,
+    # Document counts per owner, kept by triggers, so a list's total needs no scan.
+    """
+    CREATE TABLE document_counts (
+        app_id TEXT NOT NULL,
+        collection TEXT NOT NULL,
+        account_id TEXT NOT NULL,
+        owner_id TEXT NOT NULL,
+        n INTEGER NOT NULL,
+        PRIMARY KEY (app_id, collection, account_id, owner_id)
+    ) WITHOUT ROWID;
+    INSERT INTO document_counts (app_id, collection, account_id, owner_id, n)
+        SELECT app_id, collection, account_id, owner_id, COUNT(*) FROM documents
+        GROUP BY app_id, collection, account_id, owner_id;
+    CREATE TRIGGER documents_counted_insert AFTER INSERT ON documents BEGIN
+        INSERT INTO document_counts (app_id, collection, account_id, owner_id, n)
+            VALUES (NEW.app_id, NEW.collection, NEW.account_id, NEW.owner_id, 1)
+            ON CONFLICT DO UPDATE SET n = n + 1;
+    END;
+    CREATE TRIGGER documents_counted_delete AFTER DELETE ON documents BEGIN
+        UPDATE document_counts SET n = n - 1
+            WHERE app_id = OLD.app_id AND collection = OLD.collection
+              AND account_id = OLD.account_id AND owner_id = OLD.owner_id;
+    END
+    """,
 )
 
 
@@ -83,4 +107,20 @@ def migrate(conn: sqlite3.Connection) -> int:
 
 
 def _statements(script: str) -> list[str]:
-    return [part.strip() for part in script.split(";") if part.strip()]
+    """Split a script on `;` at line ends, keeping trigger bodies (whose `;` end lines too) whole."""
+    statements: list[str] = []
+    current: list[str] = []
+    depth = 0
+    for line in script.strip().splitlines():
+        current.append(line)
+        stripped = line.strip().upper()
+        if stripped.startswith("CREATE TRIGGER"):
+            depth += 1
+        if stripped in ("END", "END;"):
+            depth -= 1
+        if depth == 0 and (stripped.endswith(";") or stripped == "END"):
+            statements.append("\n".join(current).strip().rstrip(";"))
+            current = []
+    if "".join(current).strip():
+        statements.append("\n".join(current).strip().rstrip(";"))
+    return statements
