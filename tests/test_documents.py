@@ -227,3 +227,9 @@ async def test_list_totals_kept_by_triggers_match_a_scan(api, actors):
             if token:
                 _, counted = await api.call("POST", f"/db/count/{col}", token)
                 assert counted["count"] == listed["total"]
+
+
+async def test_sudo_index_is_not_taken_for_a_collection(api):
+    status, text = await api.root("POST", "/sudo/index?col=tasks&field=done")
+    assert status == 501 and "not supported" in text
+    assert await api.root("GET", "/sudolistall") == (200, [])

@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from sblite import ids
-from sblite.errors import BadRequest
+from sblite.errors import ApiError, BadRequest
 from sblite.http.keys import DOCUMENTS
 from sblite.http.request import (
     decode_filter_param, json_body, paging, request_root, request_user,
@@ -32,6 +32,14 @@ async def count(request: web.Request) -> web.Response:
     clauses = await json_body(request, required=False)
     total = await request.app[DOCUMENTS].count(identity, request.match_info["col"], clauses or [])
     return json_response({"count": total})
+
+
+# Registered before /sudo/{col} so that "index" is not taken for a collection name.
+@routes.post("/sudo/index")
+async def create_index(request: web.Request) -> web.Response:
+    """StaticBackend's field index: not offered (documents share one table); say so clearly."""
+    await request_root(request)
+    raise ApiError("indexes on document fields are not supported by sblite yet", status=501)
 
 
 @routes.post("/db/{col}")
