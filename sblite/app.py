@@ -8,15 +8,18 @@ from typing import AsyncIterator
 from aiohttp import web
 
 from sblite.config import Config
-from sblite.http import auth_routes, db_routes, system_routes
-from sblite.http.keys import ACCOUNTS, BUS, CONFIG, DATABASE, DOCUMENTS
+from sblite.http import auth_routes, db_routes, realtime_routes, system_routes
+from sblite.http.keys import ACCOUNTS, BUS, CHANNELS, CONFIG, DATABASE, DOCUMENTS, HUB, REALTIME
 from sblite.http.middleware import cors_middleware, error_middleware
 from sblite.http.system_routes import credentials_banner
 from sblite.ids import new_secret
 from sblite.services.accounts import AccountService
 from sblite.services.bus import EventBus
+from sblite.services.channels import ChannelService
 from sblite.services.documents import DocumentService
-from sblite.store import AccountStore, Database, DocumentStore
+from sblite.services.hub import Hub, HubLimits
+from sblite.services.realtime import RealtimeService
+from sblite.store import AccountStore, ChannelStore, Database, DocumentStore
 from sblite.tokens import SessionTokens
 
 log = logging.getLogger(__name__)
@@ -28,10 +31,21 @@ def create_app(config: Config, *, announce: bool = False) -> web.Application:
                           middlewares=[cors_middleware, error_middleware])
     app[CONFIG] = config
     app[BUS] = EventBus()
+    app[HUB] = Hub(app[BUS], HubLimits(
+        max_channels=config.realtime_max_channels,
+        max_connections_per_user=config.realtime_max_connections_per_user,
+        max_messages_per_second=config.realtime_max_messages_per_second,
+        max_outgoing_bytes=config.realtime_max_outgoing_bytes))
     app.cleanup_ctx.append(_storage_and_services(announce))
-    for table in (system_routes.routes, auth_routes.routes, db_routes.routes):
+    app.on_shutdown.append(_close_realtime_connections)
+    for table in (system_routes.routes, auth_routes.routes, db_routes.routes, realtime_routes.routes):
         app.router.add_routes(table)
     return app
+
+
+async def _close_realtime_connections(app: web.Application) -> None:
+    """Shutdown: end every SSE stream and close every WebSocket with 1001 (going away)."""
+    app[HUB].close_all(going_away=True)
 
 
 def _storage_and_services(announce: bool):
@@ -49,8 +63,14 @@ def _storage_and_services(announce: bool):
             app[ACCOUNTS] = accounts
             app[DOCUMENTS] = DocumentService(DocumentStore(database), app[BUS],
                                              max_page_size=config.max_page_size)
+            channels = ChannelService(ChannelStore(database))
+            await channels.load([a.id for a in await account_store.apps()])
+            app[CHANNELS] = channels
+            app[HUB].on_record(channels.record)
+            app[REALTIME] = RealtimeService(app[HUB], accounts, channels, app[BUS])
             await _bootstrap(accounts, config, announce)
             yield
+            await channels.flush()
         finally:
             await database.close()
 

@@ -61,14 +61,15 @@ def main(argv: list[str] | None = None) -> None:
 
 async def serve(config: Config) -> None:
     """Serve until SIGINT or SIGTERM, then close connections and the database cleanly."""
-    runner = web.AppRunner(create_app(config, announce=True), handle_signals=False, access_log=None)
+    runner = web.AppRunner(create_app(config, announce=True), handle_signals=False, access_log=None,
+                           shutdown_timeout=5)
     await runner.setup()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     try:
-        site = web.TCPSite(runner, config.host, config.port, shutdown_timeout=5)
+        site = web.TCPSite(runner, config.host, config.port)
         await site.start()
         mode = "prod" if config.prod else "dev"
         print(f"server started at: http://{_url_host(config.host)}:{config.port} ({mode} mode, "

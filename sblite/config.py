@@ -37,6 +37,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("admin_email", "admin@sblite.local", "Email of the admin user created on first start in prod mode."),
     Setting("allow_account_init", False, "Allow /account/init to create new apps in prod mode (always on in dev)."),
     Setting("log_level", "info", "Log level: debug, info, warning or error."),
+    Setting("realtime_keepalive_seconds", 15, "Seconds between keepalive comments on idle SSE streams."),
+    Setting("realtime_ws_heartbeat_seconds", 30, "Seconds between WebSocket pings; a socket that misses a pong is closed."),
+    Setting("realtime_max_frame_bytes", 65536, "Largest message a realtime client may send."),
+    Setting("realtime_max_channels", 100, "Channels one connection may join."),
+    Setting("realtime_max_connections_per_user", 20, "Authenticated realtime connections one user may hold."),
+    Setting("realtime_max_messages_per_second", 50, "Messages one connection may send per second (more get an error)."),
+    Setting("realtime_max_outgoing_bytes", 1048576, "Unsent bytes a connection may fall behind by before it is disconnected."),
 )
 
 _DEFAULTS = {s.name: s.default for s in SETTINGS}
@@ -59,6 +66,13 @@ class Config:
     admin_email: str = _DEFAULTS["admin_email"]
     allow_account_init: bool = _DEFAULTS["allow_account_init"]
     log_level: str = _DEFAULTS["log_level"]
+    realtime_keepalive_seconds: int = _DEFAULTS["realtime_keepalive_seconds"]
+    realtime_ws_heartbeat_seconds: int = _DEFAULTS["realtime_ws_heartbeat_seconds"]
+    realtime_max_frame_bytes: int = _DEFAULTS["realtime_max_frame_bytes"]
+    realtime_max_channels: int = _DEFAULTS["realtime_max_channels"]
+    realtime_max_connections_per_user: int = _DEFAULTS["realtime_max_connections_per_user"]
+    realtime_max_messages_per_second: int = _DEFAULTS["realtime_max_messages_per_second"]
+    realtime_max_outgoing_bytes: int = _DEFAULTS["realtime_max_outgoing_bytes"]
 
 
 def load_config(
@@ -129,7 +143,7 @@ def validate(config: Config) -> Config:
     if not 0 <= config.port <= 65535:
         raise ConfigError("setting port must be between 0 and 65535")
     for name in ("session_ttl_seconds", "reset_code_ttl_seconds", "max_body_bytes", "max_page_size",
-                 "read_connections"):
+                 "read_connections", *(f.name for f in fields(Config) if f.name.startswith("realtime_"))):
         if getattr(config, name) < 1:
             raise ConfigError(f"setting {name} must be at least 1")
     if config.log_level.lower() not in ("debug", "info", "warning", "error"):

@@ -7,7 +7,10 @@ from aiohttp import web
 from sblite.config import Config
 from sblite.services.accounts import AccountService
 from sblite.services.bus import EventBus
+from sblite.services.channels import ChannelService
 from sblite.services.documents import DocumentService
+from sblite.services.hub import Hub
+from sblite.services.realtime import RealtimeService
 from sblite.store import Database
 
 CONFIG = web.AppKey("config", Config)
@@ -15,3 +18,6 @@ DATABASE = web.AppKey("database", Database)
 BUS = web.AppKey("bus", EventBus)
 ACCOUNTS = web.AppKey("accounts", AccountService)
 DOCUMENTS = web.AppKey("documents", DocumentService)
+HUB = web.AppKey("hub", Hub)
+CHANNELS = web.AppKey("channels", ChannelService)
+REALTIME = web.AppKey("realtime", RealtimeService)

@@ -17,6 +17,7 @@ log = logging.getLogger(__name__)
 NO_CORS_PREFIXES = (
     "/sudo", "/password/resetcode", "/publish-message", "/fn/add", "/fn/update", "/fn/del", "/fn/info",
     "/fn/runs", "/fn/secrets", "/account/auth", "/account/portal", "/ping", "/healthz", "/metrics",
+    "/channels",
 )
 
 
@@ -30,20 +31,20 @@ def is_client_facing(path: str) -> bool:
 @web.middleware
 async def cors_middleware(request: web.Request, handler) -> web.StreamResponse:
     """Echo the Origin on client-facing routes; answer preflights before any check."""
-    origin = request.headers.get("Origin")
     if not is_client_facing(request.path):
         return await handler(request)
-    if origin and request.method == "OPTIONS":
+    if request.method == "OPTIONS" and request.headers.get("Origin"):
         response: web.StreamResponse = web.Response(status=200)
     else:
         response = await handler(request)
-    _add_cors_headers(request, response, origin)
+    if not response.prepared:  # a stream adds its own before it starts
+        add_cors_headers(request, response)
     return response
 
 
-def _add_cors_headers(request: web.Request, response: web.StreamResponse, origin: str | None) -> None:
-    if response.prepared:
-        return  # a stream sets its own headers before it starts
+def add_cors_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """StaticBackend's CORS headers: the Origin echoed, no credentials."""
+    origin = request.headers.get("Origin")
     for vary in ("Origin", "Access-Control-Request-Method", "Access-Control-Request-Headers"):
         response.headers.add("Vary", vary)
     if origin:

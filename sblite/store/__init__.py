@@ -1,9 +1,10 @@
 """Storage layer: the only code that talks to SQLite."""
 
 from sblite.store.accounts import AccountStore, Duplicate, UserRecord
+from sblite.store.channels import ChannelStore
 from sblite.store.database import Database, DatabaseClosed
 from sblite.store.documents import DocumentStore, Page
 
 __all__ = [
-    "AccountStore", "Database", "DatabaseClosed", "DocumentStore", "Duplicate", "Page", "UserRecord",
+    "AccountStore", "ChannelStore", "Database", "DatabaseClosed", "DocumentStore", "Duplicate", "Page", "UserRecord",
 ]

@@ -78,6 +78,26 @@ MIGRATIONS: tuple[str, ...] = (
               AND account_id = OLD.account_id AND owner_id = OLD.owner_id;
     END
     """,
+    # Realtime: per-app channel rules and the recent messages of channels that keep history.
+    """
+    CREATE TABLE channel_rules (
+        app_id TEXT NOT NULL,
+        pattern TEXT NOT NULL,
+        auth INTEGER NOT NULL,
+        publish TEXT NOT NULL,
+        history INTEGER NOT NULL,
+        updated TEXT NOT NULL,
+        PRIMARY KEY (app_id, pattern)
+    ) WITHOUT ROWID;
+    CREATE TABLE channel_history (
+        seq INTEGER PRIMARY KEY,
+        app_id TEXT NOT NULL,
+        channel TEXT NOT NULL,
+        frame TEXT NOT NULL,
+        created TEXT NOT NULL
+    );
+    CREATE INDEX channel_history_channel ON channel_history(app_id, channel, seq);
+    """,
 )
 
 

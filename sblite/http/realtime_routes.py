@@ -1,0 +1,129 @@
+"""Realtime transports (SSE and WebSocket), root publishing and the channel rules API."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from aiohttp import WSMsgType, web
+
+from sblite.errors import BadRequest, NotFound, Unauthorized
+from sblite.http.keys import CONFIG, HUB, REALTIME, CHANNELS
+from sblite.http.middleware import add_cors_headers
+from sblite.http.request import json_body, request_app, request_root
+from sblite.http.responses import json_response
+from sblite.http.sinks import SseSink, WsSink
+from sblite.jsonutil import loads
+
+routes = web.RouteTableDef()
+log = logging.getLogger(__name__)
+
+
+@routes.get("/sse/connect")
+async def sse_connect(request: web.Request) -> web.StreamResponse:
+    """Open an event stream; the first event is `init` with the connection id."""
+    app = await request_app(request)
+    response = web.StreamResponse(headers={
+        "Content-Type": "text/event-stream", "Cache-Control": "no-cache", "Connection": "keep-alive",
+        "X-Accel-Buffering": "no"})
+    add_cors_headers(request, response)
+    await response.prepare(request)
+    await response.write(b": connected\n\n")  # sends the headers; events follow as raw chunks
+    sink = SseSink(request)
+    hub = request.app[HUB]
+    conn = hub.connect(app.id, "sse", sink)
+    keepalive = request.app[CONFIG].realtime_keepalive_seconds
+    try:
+        while not sink.done.is_set():
+            try:
+                await asyncio.wait_for(sink.done.wait(), keepalive)
+            except asyncio.TimeoutError:
+                sink.keepalive()
+        if sink.going_away:
+            try:
+                await response.write_eof()
+            except ConnectionError:
+                pass  # the client left first
+    finally:
+        hub.disconnect(conn)
+    return response
+
+
+@routes.post("/sse/msg")
+async def sse_message(request: web.Request) -> web.Response:
+    """A client message for an SSE connection; replies arrive on the stream."""
+    app = await request_app(request)
+    message = await json_body(request)
+    if not isinstance(message, dict) or not isinstance(message.get("sid"), str):
+        raise BadRequest('invalid body: expected {"sid", "token", "type", "data", "channel"}')
+    conn = request.app[HUB].connection(message["sid"])
+    if conn is None or conn.app_id != app.id or conn.transport != "sse":
+        raise NotFound("unknown or closed connection id")
+    if conn.token is not None and message.get("type") not in ("auth", "echo") and message.get("token") != conn.token:
+        raise Unauthorized("this message's token does not match its connection")
+    await request.app[REALTIME].receive(conn, app, message)
+    return json_response(True)
+
+
+@routes.get("/ws")
+async def websocket(request: web.Request) -> web.WebSocketResponse:
+    """A WebSocket with the same messages as SSE: init, auth → token, join, chan_in, ..."""
+    app = await request_app(request)
+    config = request.app[CONFIG]
+    ws = web.WebSocketResponse(heartbeat=config.realtime_ws_heartbeat_seconds,
+                               max_msg_size=config.realtime_max_frame_bytes, compress=False)
+    await ws.prepare(request)
+    sink = WsSink(request, ws)
+    hub, realtime = request.app[HUB], request.app[REALTIME]
+    conn = hub.connect(app.id, "ws", sink)
+    try:
+        async for msg in ws:
+            if msg.type != WSMsgType.TEXT:
+                continue
+            try:
+                message = loads(msg.data)
+            except ValueError:
+                message = None
+            await realtime.receive(conn, app, message)
+    finally:
+        hub.disconnect(conn)
+        await sink.wait_closed()
+    return ws
+
+
+@routes.post("/publish-message")
+async def publish_message(request: web.Request) -> web.Response:
+    """Root: send `{channel, type, data}` to a channel's members and to functions."""
+    root = await request_root(request)
+    request.app[REALTIME].publish(root, await json_body(request))
+    return json_response(True)
+
+
+@routes.get("/channels")
+async def list_rules(request: web.Request) -> web.Response:
+    """Root: every stored channel rule."""
+    root = await request_root(request)
+    return json_response([rule.to_json() for rule in request.app[CHANNELS].rules(root.app_id)])
+
+
+@routes.get("/channels/{name}")
+async def get_rule(request: web.Request) -> web.Response:
+    """Root: the rule stored under a name or pattern."""
+    root = await request_root(request)
+    return json_response(request.app[CHANNELS].stored_rule(root.app_id, request.match_info["name"]).to_json())
+
+
+@routes.put("/channels/{name}")
+async def put_rule(request: web.Request) -> web.Response:
+    """Root: create or replace a rule for a channel name or glob pattern."""
+    root = await request_root(request)
+    rule = await request.app[CHANNELS].put_rule(root.app_id, request.match_info["name"], await json_body(request))
+    return json_response(rule.to_json())
+
+
+@routes.delete("/channels/{name}")
+async def delete_rule(request: web.Request) -> web.Response:
+    """Root: delete a stored rule."""
+    root = await request_root(request)
+    await request.app[CHANNELS].delete_rule(root.app_id, request.match_info["name"])
+    return json_response(True)

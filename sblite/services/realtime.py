@@ -1,0 +1,136 @@
+"""The realtime protocol (spec §3.3): what a client's auth, join, chan_in, ... messages do."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from sblite.channels import is_db_channel, validate_channel
+from sblite.errors import ApiError, BadRequest
+from sblite.jsonutil import dumps
+from sblite.model import App, Identity, Message
+from sblite.services.accounts import AccountService
+from sblite.services.bus import EventBus
+from sblite.services.channels import ChannelService
+from sblite.services.hub import Connection, Hub, as_history, payload
+
+log = logging.getLogger(__name__)
+OPEN_TYPES = frozenset({"auth", "echo", "join", "leave", "presence"})  # allowed before auth
+
+
+def _as_text(value: Any) -> str:
+    """Payload data is always a string: a non-string value is sent as its JSON."""
+    if value is None:
+        return ""
+    return value if isinstance(value, str) else dumps(value)
+
+
+class RealtimeService:
+    """Handles messages from realtime clients and publishes on behalf of root."""
+
+    def __init__(self, hub: Hub, accounts: AccountService, channels: ChannelService, bus: EventBus) -> None:
+        self._hub = hub
+        self._accounts = accounts
+        self._channels = channels
+        self._bus = bus
+        self._handlers = {
+            "auth": self._auth, "join": self._join, "leave": self._leave, "chan_in": self._chan_in,
+            "presence": self._presence, "echo": self._echo,
+        }
+
+    async def receive(self, conn: Connection, app: App, message: Any) -> None:
+        """Handle one client message; problems are answered with an `error` frame."""
+        if conn.closed:
+            return
+        if not isinstance(message, dict) or not isinstance(message.get("type"), str):
+            return self._error(conn, 'invalid message: expected a JSON object with a "type"')
+        if not conn.bucket.allow():
+            self._hub.stats["rate_limited"] += 1
+            return self._error(conn, f"rate limit exceeded: at most {self._hub.limits.max_messages_per_second} "
+                                     "messages per second")
+        kind = message["type"]
+        handler = self._handlers.get(kind)
+        if handler is None:
+            return self._error(conn, f"{kind} command not found")
+        if conn.identity is None and kind not in OPEN_TYPES:
+            return self._error(conn, "authenticate first: send an auth message with your session token")
+        try:
+            await handler(conn, app, message)
+        except ApiError as exc:
+            self._error(conn, exc.message)
+
+    def _reply(self, conn: Connection, kind: str, data: str, channel: str = "") -> None:
+        self._hub.send(conn, payload(conn.id, kind, data, channel))
+
+    def _error(self, conn: Connection, text: str) -> None:
+        self._hub.stats["errors_sent"] += 1
+        self._reply(conn, "error", text)
+
+    async def _auth(self, conn: Connection, app: App, message: dict) -> None:
+        token = message.get("data")
+        try:
+            identity = await self._accounts.identify(app, token) if isinstance(token, str) else None
+        except ApiError:
+            identity = None
+        if identity is None:
+            return self._error(conn, "invalid token")
+        if not self._hub.authenticate(conn, identity, token):
+            self._error(conn, "too many realtime connections for this user")
+            conn.sink.close(False)
+            self._hub.disconnect(conn)
+            return
+        self._reply(conn, "token", token)
+
+    async def _join(self, conn: Connection, app: App, message: dict) -> None:
+        channel = validate_channel(message.get("data"))
+        rule = self._channels.rule_for(app.id, channel)
+        if rule.auth and conn.identity is None:
+            return self._error(conn, f"authentication required to join {channel}")
+        if channel not in conn.channels and len(conn.channels) >= self._hub.limits.max_channels:
+            return self._error(conn, f"too many channels: at most {self._hub.limits.max_channels} per connection")
+        history = await self._channels.history(app.id, channel)
+        if conn.closed:
+            return
+        self._hub.join(conn, channel)
+        self._reply(conn, "ok", channel)
+        for frame in history:
+            self._hub.send(conn, as_history(frame))
+        self._bus.publish(Message(type="joined", channel=channel, data=conn.id, sid=conn.id, app_id=app.id,
+                                  identity=conn.identity))
+
+    async def _leave(self, conn: Connection, app: App, message: dict) -> None:
+        channel = validate_channel(message.get("data"))
+        self._hub.leave(conn, channel)
+        self._reply(conn, "ok", channel)
+
+    async def _chan_in(self, conn: Connection, app: App, message: dict) -> None:
+        channel = message.get("channel")
+        if not channel:
+            return self._error(conn, "no channel was specified")
+        channel = validate_channel(channel)
+        if is_db_channel(channel):
+            return self._error(conn, "you cannot write to database channel")
+        if self._channels.rule_for(app.id, channel).publish == "server":
+            return self._error(conn, f"{channel} is read-only: only the server publishes there")
+        self._reply(conn, "ok", "")
+        self._bus.publish(Message(type="chan_out", channel=channel, data=_as_text(message.get("data")),
+                                  sid=conn.id, app_id=app.id, identity=conn.identity,
+                                  extra={"origin": "chan_in"}))
+
+    async def _presence(self, conn: Connection, app: App, message: dict) -> None:
+        channel = validate_channel(message.get("data"))
+        self._reply(conn, "presence", str(self._hub.member_count(app.id, channel)), channel)
+
+    async def _echo(self, conn: Connection, app: App, message: dict) -> None:
+        self._reply(conn, "echo", f"echo: {_as_text(message.get('data'))}", _as_text(message.get("channel")))
+
+    def publish(self, root: Identity, body: Any) -> None:
+        """Root: send a message of any type to a channel's members (and to functions)."""
+        if not isinstance(body, dict):
+            raise BadRequest('invalid body: expected {"channel": "...", "type": "...", "data": "..."}')
+        channel = validate_channel(body.get("channel"))
+        kind = body.get("type")
+        if not isinstance(kind, str) or not kind or len(kind) > 64:
+            raise BadRequest('"type" must be a non-empty string of at most 64 characters')
+        self._bus.publish(Message(type=kind, channel=channel, data=_as_text(body.get("data")), sid="user-msg",
+                                  app_id=root.app_id, identity=root))
