@@ -113,3 +113,29 @@ def test_bad_config_file_is_a_clear_error(tmp_path, content, message):
     proc = subprocess.run([sys.executable, "-m", "sblite", "serve", "--config", str(config)],
                           capture_output=True, text=True, timeout=30, cwd=tmp_path)
     assert proc.returncode != 0 and message in proc.stderr
+
+
+def test_sigterm_closes_websockets_with_1001_and_ends_streams(tmp_path):
+    import asyncio
+
+    import aiohttp
+
+    server = start_server(tmp_path)
+
+    async def scenario() -> tuple[int | None, bool]:
+        async with aiohttp.ClientSession() as session:
+            ws = await session.ws_connect(f"{server.url}/ws?sbpk={DEV_PK}", heartbeat=None)
+            assert json.loads((await ws.receive()).data)["type"] == "init"
+            stream = await session.get(f"{server.url}/sse/connect?sbpk={DEV_PK}")
+            await stream.content.readline()
+            server.proc.send_signal(signal.SIGTERM)
+            closing = await asyncio.wait_for(ws.receive(), 10)
+            await asyncio.wait_for(stream.content.read(), 10)  # returns once the stream has ended
+            return (ws.close_code if closing.type == aiohttp.WSMsgType.CLOSED else closing.data), stream.content.at_eof()
+
+    try:
+        code, ended = asyncio.run(scenario())
+        assert code == 1001 and ended
+        assert server.proc.wait(timeout=15) == 0
+    finally:
+        server.stop(signal.SIGKILL)
