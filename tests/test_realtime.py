@@ -306,3 +306,34 @@ async def _stalled_member(api: Api, transport: str, token: str, channel: str):
     async def close() -> None:
         response.close()
     return close
+
+
+async def test_oversized_messages_are_refused(aiohttp_client, tmp_path, transport):
+    api = Api(await aiohttp_client(create_app(make_config(tmp_path, realtime_max_frame_bytes=1024))))
+    client = await CLIENTS[transport](api.client.session, base_url(api)).open()
+    try:
+        await client.auth(await api.register())
+        if transport == "sse":
+            status, text = await client.post({"sid": client.sid, "token": client.token, "type": "echo",
+                                              "data": "x" * 2000})
+            assert status == 413 and "1024 bytes" in text
+        else:
+            await client.send("echo", "x" * 2000)
+            await asyncio.wait_for(client.ended.wait(), 5)
+            assert client.ws.close_code == 1009  # message too big
+    finally:
+        await client.close()
+
+
+async def test_metrics_count_realtime_events(api, connect):
+    client = await connect(await api.register())
+    await client.join("lobby")
+    await client.send("dance")
+    await client.next("error")
+    resp = await api.client.get("/metrics", headers={"Authorization": f"Bearer {DEV_ROOT_TOKEN}"})
+    text = await resp.text()
+    assert resp.status == 200 and resp.headers["Content-Type"].startswith("text/plain")
+    assert "sblite_realtime_connections 1" in text
+    assert 'sblite_realtime_events_total{event="errors_sent"} 1' in text
+    assert 'sblite_bus_messages_total{type="joined"} 1' in text
+    assert (await api.call("GET", "/metrics", await api.register()))[0] == 400

@@ -7,7 +7,7 @@ import logging
 
 from aiohttp import WSMsgType, web
 
-from sblite.errors import BadRequest, NotFound, Unauthorized
+from sblite.errors import ApiError, BadRequest, NotFound, Unauthorized
 from sblite.http.keys import CONFIG, HUB, REALTIME, CHANNELS
 from sblite.http.middleware import add_cors_headers
 from sblite.http.request import json_body, request_app, request_root
@@ -53,6 +53,9 @@ async def sse_connect(request: web.Request) -> web.StreamResponse:
 async def sse_message(request: web.Request) -> web.Response:
     """A client message for an SSE connection; replies arrive on the stream."""
     app = await request_app(request)
+    limit = request.app[CONFIG].realtime_max_frame_bytes
+    if (request.content_length or 0) > limit or len(await request.read()) > limit:
+        raise ApiError(f"message too large: the limit is {limit} bytes", status=413)
     message = await json_body(request)
     if not isinstance(message, dict) or not isinstance(message.get("sid"), str):
         raise BadRequest('invalid body: expected {"sid", "token", "type", "data", "channel"}')

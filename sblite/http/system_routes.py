@@ -7,7 +7,8 @@ import logging
 from aiohttp import web
 
 from sblite.errors import Forbidden, ServerError
-from sblite.http.keys import ACCOUNTS, CONFIG, DATABASE
+from sblite.http.keys import ACCOUNTS, BUS, CHANNELS, CONFIG, DATABASE, HUB
+from sblite.http.request import request_root
 from sblite.http.responses import json_response
 from sblite.services.accounts import Credentials, normalize_email
 
@@ -28,6 +29,37 @@ async def healthz(request: web.Request) -> web.Response:
     """Liveness and readiness in one: the database answers a query."""
     await request.app[DATABASE].read(lambda conn: conn.execute("SELECT 1").fetchone())
     return json_response({"status": "ok"})
+
+
+@routes.get("/metrics")
+async def metrics(request: web.Request) -> web.Response:
+    """Root: counters and gauges in Prometheus' text format."""
+    await request_root(request)
+    hub, bus = request.app[HUB], request.app[BUS]
+    lines = [
+        "# HELP sblite_realtime_connections Open realtime connections (SSE and WebSocket).",
+        "# TYPE sblite_realtime_connections gauge",
+        f"sblite_realtime_connections {hub.connection_count}",
+        "# HELP sblite_realtime_events_total Realtime events: deliveries, refusals, disconnects.",
+        "# TYPE sblite_realtime_events_total counter",
+        *(f'sblite_realtime_events_total{{event="{name}"}} {value}' for name, value in sorted(hub.stats.items())),
+        "# HELP sblite_bus_messages_total Messages published on the event bus, by type.",
+        "# TYPE sblite_bus_messages_total counter",
+        *(f'sblite_bus_messages_total{{type="{_label(kind)}"}} {value}'
+          for kind, value in sorted(bus.published.items())),
+        "# HELP sblite_bus_subscriber_errors_total Bus subscribers that raised.",
+        "# TYPE sblite_bus_subscriber_errors_total counter",
+        f"sblite_bus_subscriber_errors_total {bus.handler_errors}",
+        "# HELP sblite_channel_history_failures_total Channel history writes that failed.",
+        "# TYPE sblite_channel_history_failures_total counter",
+        f"sblite_channel_history_failures_total {request.app[CHANNELS].history_failures}",
+    ]
+    return web.Response(text="\n".join(lines) + "\n", content_type="text/plain", charset="utf-8",
+                        headers={"X-Content-Type-Options": "nosniff"})
+
+
+def _label(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
 @routes.get("/account/init")
