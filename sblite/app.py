@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import AsyncIterator
 
@@ -23,6 +24,7 @@ from sblite.store import AccountStore, ChannelStore, Database, DocumentStore
 from sblite.tokens import SessionTokens
 
 log = logging.getLogger(__name__)
+SWEEP_SECONDS = 1.0
 
 
 def create_app(config: Config, *, announce: bool = False) -> web.Application:
@@ -37,10 +39,23 @@ def create_app(config: Config, *, announce: bool = False) -> web.Application:
         max_messages_per_second=config.realtime_max_messages_per_second,
         max_outgoing_bytes=config.realtime_max_outgoing_bytes))
     app.cleanup_ctx.append(_storage_and_services(announce))
+    app.cleanup_ctx.append(_sweep_gone_connections)
     app.on_shutdown.append(_close_realtime_connections)
     for table in (system_routes.routes, auth_routes.routes, db_routes.routes, realtime_routes.routes):
         app.router.add_routes(table)
     return app
+
+
+async def _sweep_gone_connections(app: web.Application) -> AsyncIterator[None]:
+    """Every second, forget realtime clients that went away (an idle SSE stream would not notice)."""
+    async def sweep() -> None:
+        while True:
+            await asyncio.sleep(SWEEP_SECONDS)
+            app[HUB].sweep()
+
+    task = asyncio.ensure_future(sweep())
+    yield
+    task.cancel()
 
 
 async def _close_realtime_connections(app: web.Application) -> None:

@@ -174,6 +174,34 @@ async def test_history_is_replayed_in_order_after_ok(api, connect):
     assert "history" not in frames[0] and "history" not in frames[4]
 
 
+async def test_history_includes_everything_published_before_the_join(api, connect):
+    await api.root("PUT", "/channels/ticker", json={"history": 3, "publish": "server"})
+    reader = await connect(await api.register())
+    for attempt in range(10):  # no waiting between the publishes and the join
+        channel = "ticker"
+        for n in range(4):
+            await api.root("POST", "/publish-message", json={"channel": channel, "type": "tick", "data": f"{attempt}.{n}"})
+        assert (await reader.join(channel))["type"] == "ok"
+        replay = [await reader.next() for _ in range(3)]
+        assert [f["data"] for f in replay] == [f"{attempt}.{n}" for n in (1, 2, 3)]
+        await reader.send("leave", channel)
+        await reader.next("ok")
+
+
+async def test_a_client_that_goes_away_is_forgotten(api, connect):
+    token = await api.register()
+    stays, leaves = await connect(token), await connect(token)
+    for client in (stays, leaves):
+        await client.join("room")
+    await leaves.close()
+    async with asyncio.timeout(5):
+        while True:
+            await stays.send("presence", "room")
+            if (await stays.next("presence"))["data"] == "1":
+                break
+            await asyncio.sleep(0.1)
+
+
 async def test_history_survives_a_restart(aiohttp_client, tmp_path, transport):
     config = make_config(tmp_path)
     first = Api(await aiohttp_client(create_app(config)))

@@ -42,6 +42,10 @@ class SseSink:
         transport = self._transport
         return transport.get_write_buffer_size() if transport is not None and not transport.is_closing() else 0
 
+    def alive(self) -> bool:
+        """False once the client has gone."""
+        return self._transport is not None and not self._transport.is_closing()
+
     def close(self, going_away: bool) -> None:
         """End the stream: after what is buffered on shutdown, at once for a slow client."""
         self.going_away = going_away
@@ -77,6 +81,10 @@ class WsSink:
         """Bytes the client has not taken yet."""
         transport = self._transport
         return transport.get_write_buffer_size() if transport is not None and not transport.is_closing() else 0
+
+    def alive(self) -> bool:
+        """False once the client has gone."""
+        return self._transport is not None and not self._transport.is_closing()
 
     def close(self, going_away: bool) -> None:
         """Close with 1001 on shutdown; drop a slow client at once."""

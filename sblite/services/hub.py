@@ -40,6 +40,9 @@ class Sink(Protocol):
     def close(self, going_away: bool) -> None:
         """End the connection: gracefully when the server goes away, at once otherwise."""
 
+    def alive(self) -> bool:
+        """False once the client has gone."""
+
 
 def payload(sid: str, kind: str, data: str, channel: str = "", token: str = "") -> str:
     """A Payload frame as StaticBackend writes it: 7 keys, `data` a string, `auth` zeroed."""
@@ -67,6 +70,8 @@ class Connection:
     token: str | None = None
     channels: set[str] = field(default_factory=set)
     closed: bool = False
+    # Channels being joined: their live frames wait here until the history replay is sent.
+    held: dict[str, list[str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -146,14 +151,30 @@ class Hub:
 
     # --- channels
 
-    def join(self, conn: Connection, channel: str) -> None:
-        """Make a connection a member of a channel."""
+    def join(self, conn: Connection, channel: str, hold: bool = False) -> None:
+        """Make a connection a member of a channel; with `hold`, live frames wait for `release`."""
         conn.channels.add(channel)
         self._members.setdefault((conn.app_id, channel), set()).add(conn)
+        if hold:
+            conn.held.setdefault(channel, [])
+
+    def release(self, conn: Connection, channel: str) -> None:
+        """Send the frames held back while joining, then deliver live again."""
+        for frame in conn.held.pop(channel, ()):
+            self.send(conn, frame)
+
+    def sweep(self) -> int:
+        """Forget connections whose client has gone; returns how many."""
+        gone = [conn for conn in self._connections.values() if not conn.sink.alive()]
+        for conn in gone:
+            conn.sink.close(False)
+            self.disconnect(conn)
+        return len(gone)
 
     def leave(self, conn: Connection, channel: str) -> None:
         """Remove a connection from a channel."""
         conn.channels.discard(channel)
+        conn.held.pop(channel, None)
         self._leave_members(conn, channel)
 
     def _leave_members(self, conn: Connection, channel: str) -> None:
@@ -197,7 +218,10 @@ class Hub:
             return
         readers = self._db_readers(message, members) if message.type in DB_EVENT_TYPES else members
         for conn in tuple(readers):
-            self.send(conn, frame)
+            if conn.held and message.channel in conn.held:
+                conn.held[message.channel].append(frame)
+            else:
+                self.send(conn, frame)
         self.stats["deliveries"] += len(readers)
 
     def _db_readers(self, message: Message, members: set[Connection]) -> list[Connection]:

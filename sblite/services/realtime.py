@@ -88,13 +88,20 @@ class RealtimeService:
             return self._error(conn, f"authentication required to join {channel}")
         if channel not in conn.channels and len(conn.channels) >= self._hub.limits.max_channels:
             return self._error(conn, f"too many channels: at most {self._hub.limits.max_channels} per connection")
-        history = await self._channels.history(app.id, channel)
+        # Join first, holding live frames back, so nothing published during the read is lost;
+        # the read queues behind pending history writes, so nothing already published is missed.
+        self._hub.join(conn, channel, hold=True)
+        try:
+            history = await self._channels.history(app.id, channel)
+        except BaseException:
+            self._hub.leave(conn, channel)
+            raise
         if conn.closed:
             return
-        self._hub.join(conn, channel)
         self._reply(conn, "ok", channel)
         for frame in history:
             self._hub.send(conn, as_history(frame))
+        self._hub.release(conn, channel)
         self._bus.publish(Message(type="joined", channel=channel, data=conn.id, sid=conn.id, app_id=app.id,
                                   identity=conn.identity))
 

@@ -51,8 +51,11 @@ class ChannelStore:
         await self._db.write(run)
 
     async def history(self, app_id: str, channel: str, limit: int) -> list[str]:
-        """The newest `limit` recorded frames of a channel, oldest first."""
-        rows = await self._db.read(lambda c: c.execute(
+        """The newest `limit` recorded frames of a channel, oldest first.
+
+        Read through the writer's queue, so every history write queued before it is included.
+        """
+        rows = await self._db.write(lambda c: c.execute(
             "SELECT frame FROM (SELECT seq, frame FROM channel_history WHERE app_id = ? AND channel = ? "
             "ORDER BY seq DESC LIMIT ?) ORDER BY seq", (app_id, channel, limit)).fetchall())
         return [row[0] for row in rows]
