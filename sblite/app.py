@@ -4,13 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from typing import AsyncIterator
 
 from aiohttp import web
 
 from sblite.config import Config
-from sblite.http import auth_routes, db_routes, realtime_routes, system_routes
-from sblite.http.keys import ACCOUNTS, BUS, CHANNELS, CONFIG, DATABASE, DOCUMENTS, HUB, REALTIME
+from sblite.functions.dispatch import Dispatcher
+from sblite.functions.host import HostApi
+from sblite.functions.pool import WorkerPool
+from sblite.functions.service import FunctionLimits, FunctionService
+from sblite.http import auth_routes, db_routes, function_routes, realtime_routes, system_routes
+from sblite.http.fetcher import Fetcher
+from sblite.http.keys import (
+    ACCOUNTS, BUS, CHANNELS, CONFIG, DATABASE, DISPATCHER, DOCUMENTS, FUNCTIONS, HUB, REALTIME,
+)
 from sblite.http.middleware import cors_middleware, error_middleware
 from sblite.http.system_routes import credentials_banner
 from sblite.ids import new_secret
@@ -20,7 +28,9 @@ from sblite.services.channels import ChannelService
 from sblite.services.documents import DocumentService
 from sblite.services.hub import Hub, HubLimits
 from sblite.services.realtime import RealtimeService
-from sblite.store import AccountStore, ChannelStore, Database, DocumentStore
+from sblite.model import Identity
+from sblite.services.accounts import ANONYMOUS_ID
+from sblite.store import AccountStore, ChannelStore, Database, DocumentStore, FunctionStore
 from sblite.tokens import SessionTokens
 
 log = logging.getLogger(__name__)
@@ -39,11 +49,47 @@ def create_app(config: Config, *, announce: bool = False) -> web.Application:
         max_messages_per_second=config.realtime_max_messages_per_second,
         max_outgoing_bytes=config.realtime_max_outgoing_bytes))
     app.cleanup_ctx.append(_storage_and_services(announce))
+    app.cleanup_ctx.append(_functions)
     app.cleanup_ctx.append(_sweep_gone_connections)
     app.on_shutdown.append(_close_realtime_connections)
-    for table in (system_routes.routes, auth_routes.routes, db_routes.routes, realtime_routes.routes):
+    for table in (system_routes.routes, auth_routes.routes, db_routes.routes, realtime_routes.routes,
+                  function_routes.routes):
         app.router.add_routes(table)
     return app
+
+
+def function_limits(config: Config) -> FunctionLimits:
+    """Per-run limits from the config."""
+    return FunctionLimits(
+        timeout_seconds=config.functions_timeout_seconds, memory_bytes=config.functions_memory_mb * 1024 * 1024,
+        stack_bytes=config.functions_stack_kb * 1024, host_calls=config.functions_max_host_calls,
+        io_bytes=config.functions_max_io_bytes, log_lines=config.functions_max_log_lines,
+        log_line_bytes=config.functions_max_log_line_bytes, history=config.functions_history)
+
+
+async def _functions(app: web.Application) -> AsyncIterator[None]:
+    """The worker pool, the function service and the dispatcher of message-triggered runs."""
+    config = app[CONFIG]
+    pool = WorkerPool(config.functions_workers or max(2, os.cpu_count() or 2))  # started on first use
+    fetcher = Fetcher(allow_private=config.functions_fetch_allow_private)
+    store = FunctionStore(app[DATABASE])
+    host = HostApi(app[DOCUMENTS], app[BUS], store, fetcher, config.functions_max_io_bytes)
+    functions = FunctionService(store, pool, host, function_limits(config))
+    await functions.load()
+    app[FUNCTIONS] = functions
+    dispatcher = Dispatcher(functions, store, app[BUS], config.functions_max_attempts, _anonymous)
+    app[DISPATCHER] = dispatcher
+    await dispatcher.resume()
+    try:
+        yield
+    finally:
+        await dispatcher.close()
+        await pool.close()
+        await fetcher.close()
+
+
+def _anonymous(app_id: str) -> Identity:
+    return Identity(app_id=app_id, account_id=ANONYMOUS_ID, user_id=ANONYMOUS_ID, email="", role=0)
 
 
 async def _sweep_gone_connections(app: web.Application) -> AsyncIterator[None]:

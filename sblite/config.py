@@ -44,6 +44,17 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("realtime_max_connections_per_user", 20, "Authenticated realtime connections one user may hold."),
     Setting("realtime_max_messages_per_second", 50, "Messages one connection may send per second (more get an error)."),
     Setting("realtime_max_outgoing_bytes", 1048576, "Unsent bytes a connection may fall behind by before it is disconnected."),
+    Setting("functions_workers", 0, "Worker processes running functions; 0 means one per CPU (at least 2)."),
+    Setting("functions_timeout_seconds", 5, "Wall time one function run may take before its worker is killed."),
+    Setting("functions_memory_mb", 32, "JavaScript heap of one function run, in MiB."),
+    Setting("functions_stack_kb", 1024, "JavaScript stack of one function run, in KiB."),
+    Setting("functions_max_host_calls", 1000, "Host calls (create, publish, fetch, ...) one run may make."),
+    Setting("functions_max_io_bytes", 1048576, "Largest input, result or fetch body of a run, in bytes."),
+    Setting("functions_max_log_lines", 100, "Log lines kept per run."),
+    Setting("functions_max_log_line_bytes", 8192, "Longest log line kept, in bytes."),
+    Setting("functions_history", 100, "Runs kept per function."),
+    Setting("functions_max_attempts", 3, "Attempts for a message-triggered run before it is parked."),
+    Setting("functions_fetch_allow_private", False, "Let fetch() reach loopback, private and link-local addresses."),
 )
 
 _DEFAULTS = {s.name: s.default for s in SETTINGS}
@@ -73,6 +84,17 @@ class Config:
     realtime_max_connections_per_user: int = _DEFAULTS["realtime_max_connections_per_user"]
     realtime_max_messages_per_second: int = _DEFAULTS["realtime_max_messages_per_second"]
     realtime_max_outgoing_bytes: int = _DEFAULTS["realtime_max_outgoing_bytes"]
+    functions_workers: int = _DEFAULTS["functions_workers"]
+    functions_timeout_seconds: int = _DEFAULTS["functions_timeout_seconds"]
+    functions_memory_mb: int = _DEFAULTS["functions_memory_mb"]
+    functions_stack_kb: int = _DEFAULTS["functions_stack_kb"]
+    functions_max_host_calls: int = _DEFAULTS["functions_max_host_calls"]
+    functions_max_io_bytes: int = _DEFAULTS["functions_max_io_bytes"]
+    functions_max_log_lines: int = _DEFAULTS["functions_max_log_lines"]
+    functions_max_log_line_bytes: int = _DEFAULTS["functions_max_log_line_bytes"]
+    functions_history: int = _DEFAULTS["functions_history"]
+    functions_max_attempts: int = _DEFAULTS["functions_max_attempts"]
+    functions_fetch_allow_private: bool = _DEFAULTS["functions_fetch_allow_private"]
 
 
 def load_config(
@@ -143,9 +165,13 @@ def validate(config: Config) -> Config:
     if not 0 <= config.port <= 65535:
         raise ConfigError("setting port must be between 0 and 65535")
     for name in ("session_ttl_seconds", "reset_code_ttl_seconds", "max_body_bytes", "max_page_size",
-                 "read_connections", *(f.name for f in fields(Config) if f.name.startswith("realtime_"))):
+                 "read_connections", *(f.name for f in fields(Config) if f.name.startswith("realtime_")),
+                 *(f.name for f in fields(Config) if f.name.startswith("functions_")
+                   and isinstance(f.default, int) and not isinstance(f.default, bool) and f.name != "functions_workers")):
         if getattr(config, name) < 1:
             raise ConfigError(f"setting {name} must be at least 1")
+    if config.functions_workers < 0:
+        raise ConfigError("setting functions_workers must be 0 (one per CPU) or more")
     if config.log_level.lower() not in ("debug", "info", "warning", "error"):
         raise ConfigError("setting log_level must be debug, info, warning or error")
     return config

@@ -5,6 +5,8 @@ from __future__ import annotations
 from aiohttp import web
 
 from sblite.config import Config
+from sblite.functions.dispatch import Dispatcher
+from sblite.functions.service import FunctionService
 from sblite.services.accounts import AccountService
 from sblite.services.bus import EventBus
 from sblite.services.channels import ChannelService
@@ -21,3 +23,5 @@ DOCUMENTS = web.AppKey("documents", DocumentService)
 HUB = web.AppKey("hub", Hub)
 CHANNELS = web.AppKey("channels", ChannelService)
 REALTIME = web.AppKey("realtime", RealtimeService)
+FUNCTIONS = web.AppKey("functions", FunctionService)
+DISPATCHER = web.AppKey("dispatcher", Dispatcher)

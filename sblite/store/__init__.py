@@ -3,8 +3,9 @@
 from sblite.store.accounts import AccountStore, Duplicate, UserRecord
 from sblite.store.channels import ChannelStore
 from sblite.store.database import Database, DatabaseClosed
+from sblite.store.functions import FunctionStore
 from sblite.store.documents import DocumentStore, Page
 
 __all__ = [
-    "AccountStore", "ChannelStore", "Database", "DatabaseClosed", "DocumentStore", "Duplicate", "Page", "UserRecord",
+    "AccountStore", "ChannelStore", "Database", "FunctionStore", "DatabaseClosed", "DocumentStore", "Duplicate", "Page", "UserRecord",
 ]

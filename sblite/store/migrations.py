@@ -98,6 +98,65 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX channel_history_channel ON channel_history(app_id, channel, seq);
     """,
+    # Functions: code, run history, the durable queue of message-triggered runs, secrets, cache.
+    """
+    CREATE TABLE functions (
+        id TEXT PRIMARY KEY,
+        app_id TEXT NOT NULL,
+        name TEXT NOT NULL,
+        trigger TEXT NOT NULL,
+        code TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        created TEXT NOT NULL,
+        updated TEXT NOT NULL,
+        last_run TEXT,
+        UNIQUE (app_id, name)
+    );
+    CREATE TABLE function_runs (
+        seq INTEGER PRIMARY KEY,
+        id TEXT NOT NULL UNIQUE,
+        app_id TEXT NOT NULL,
+        function_id TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        trigger TEXT NOT NULL,
+        message_id TEXT,
+        started TEXT NOT NULL,
+        completed TEXT NOT NULL,
+        duration_ms REAL NOT NULL,
+        success INTEGER NOT NULL,
+        output TEXT NOT NULL,
+        error TEXT
+    );
+    CREATE INDEX function_runs_function ON function_runs(function_id, seq);
+    CREATE INDEX function_runs_app ON function_runs(app_id, seq);
+    CREATE TABLE function_jobs (
+        seq INTEGER PRIMARY KEY,
+        id TEXT NOT NULL UNIQUE,
+        app_id TEXT NOT NULL,
+        function_id TEXT NOT NULL,
+        message TEXT NOT NULL,
+        identity TEXT,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_at REAL NOT NULL,
+        status TEXT NOT NULL DEFAULT 'queued',
+        last_error TEXT,
+        created TEXT NOT NULL
+    );
+    CREATE INDEX function_jobs_status ON function_jobs(status, seq);
+    CREATE TABLE function_secrets (
+        app_id TEXT NOT NULL,
+        name TEXT NOT NULL,
+        value TEXT NOT NULL,
+        updated TEXT NOT NULL,
+        PRIMARY KEY (app_id, name)
+    ) WITHOUT ROWID;
+    CREATE TABLE cache (
+        app_id TEXT NOT NULL,
+        key TEXT NOT NULL,
+        value TEXT NOT NULL,
+        PRIMARY KEY (app_id, key)
+    ) WITHOUT ROWID;
+    """,
 )
 
 

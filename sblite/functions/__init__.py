@@ -1,0 +1,1 @@
+"""Server-side JavaScript functions: QuickJS in a pool of worker processes."""

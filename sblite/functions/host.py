@@ -1,0 +1,181 @@
+"""The host API a function calls (`create`, `publish`, `fetch`, ...), run by the server.
+
+Database calls go through the same DocumentService as the HTTP API, as the identity that
+triggered the run: same permissions, same db_* events. Every call answers `{ok, content}`;
+content is an error string when ok is false.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any, Awaitable, Callable
+
+from sblite.channels import is_db_channel, validate_channel
+from sblite.errors import ApiError, BadRequest
+from sblite.jsonutil import dumps, dumps_stored, loads
+from sblite.model import Identity, Message
+from sblite.services.bus import EventBus
+from sblite.services.documents import DocumentService, Paging
+from sblite.store import FunctionStore
+
+log = logging.getLogger(__name__)
+
+# fetch(url, options, limit_bytes) → {status, body, headers}; given by the wiring (it needs HTTP).
+Fetcher = Callable[[str, dict[str, Any], int], Awaitable[dict[str, Any]]]
+MAX_CACHE_KEY = 256
+MAX_DEPTH = 8  # functions triggering functions: how deep a chain may go
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """Who a run acts as and where its messages come from."""
+
+    app_id: str
+    identity: Identity
+    function_id: str
+    depth: int = 0
+
+
+class HostApi:
+    """Implements every host function for one app's runs."""
+
+    def __init__(self, documents: DocumentService, bus: EventBus, store: FunctionStore, fetcher: Fetcher,
+                 io_limit: int) -> None:
+        self._documents = documents
+        self._bus = bus
+        self._store = store
+        self._fetcher = fetcher
+        self._io_limit = io_limit
+        self._calls: dict[str, Callable[..., Awaitable[Any]]] = {
+            "create": self._create, "list": self._list, "getById": self._get, "query": self._query,
+            "count": self._count, "update": self._update, "del": self._delete, "publish": self._publish,
+            "send": self._send, "fetch": self._fetch, "cacheGet": self._cache_get, "cacheSet": self._cache_set,
+            "inc": self._inc, "dec": self._dec, "sendMail": self._send_mail,
+        }
+
+    def handler(self, context: RunContext) -> Callable[[str, str], Awaitable[str]]:
+        """The host-call handler for one run."""
+        async def handle(name: str, args_json: str) -> str:
+            return dumps_stored(await self.call(context, name, args_json))
+        return handle
+
+    async def call(self, context: RunContext, name: str, args_json: str) -> dict[str, Any]:
+        """Run one host call; never raises."""
+        method = self._calls.get(name)
+        if method is None:
+            return {"ok": False, "content": f"unknown host function {name}"}
+        try:
+            args = loads(args_json)
+            if not isinstance(args, list):
+                raise BadRequest("host call arguments must be a list")
+            return {"ok": True, "content": await method(context, *args)}
+        except TypeError as exc:
+            return {"ok": False, "content": f"{name}: wrong arguments ({exc})"}
+        except ApiError as exc:
+            return {"ok": False, "content": exc.message}
+        except ValueError as exc:
+            return {"ok": False, "content": f"{name}: {exc}"}
+        except Exception:
+            log.exception("host function %s failed", name)
+            return {"ok": False, "content": f"{name}: internal error"}
+
+    # --- database
+
+    async def _create(self, ctx: RunContext, col: str, doc: Any) -> Any:
+        return await self._documents.create(ctx.identity, col, doc)
+
+    async def _list(self, ctx: RunContext, col: str, params: Any = None) -> Any:
+        return await self._documents.list(ctx.identity, col, _paging(params))
+
+    async def _get(self, ctx: RunContext, col: str, doc_id: str) -> Any:
+        return await self._documents.get(ctx.identity, col, _text(doc_id, "id"))
+
+    async def _query(self, ctx: RunContext, col: str, filters: Any, params: Any = None) -> Any:
+        return await self._documents.query(ctx.identity, col, filters, _paging(params))
+
+    async def _count(self, ctx: RunContext, col: str, filters: Any = None) -> Any:
+        return await self._documents.count(ctx.identity, col, filters or [])
+
+    async def _update(self, ctx: RunContext, col: str, doc_id: str, doc: Any) -> Any:
+        return await self._documents.update(ctx.identity, col, _text(doc_id, "id"), doc)
+
+    async def _delete(self, ctx: RunContext, col: str, doc_id: str) -> Any:
+        return await self._documents.delete(ctx.identity, col, _text(doc_id, "id"))
+
+    # --- messages
+
+    async def _publish(self, ctx: RunContext, channel: Any, kind: Any, data: Any = None) -> None:
+        channel = validate_channel(channel)
+        if is_db_channel(channel):
+            raise BadRequest("functions cannot publish to database channels")
+        if not isinstance(kind, str) or not kind or len(kind) > 64:
+            raise BadRequest("the message type must be a non-empty string of at most 64 characters")
+        text = data if isinstance(data, str) else dumps(data)
+        self._bus.publish(Message(type=kind, channel=channel, data=text, sid=ctx.function_id, app_id=ctx.app_id,
+                                  identity=ctx.identity, extra={"depth": ctx.depth + 1}))
+        return None
+
+    async def _send(self, ctx: RunContext, kind: Any, data: Any = None, channel: Any = None) -> None:
+        return await self._publish(ctx, channel, kind, data)
+
+    async def _fetch(self, ctx: RunContext, url: Any, options: Any = None) -> Any:
+        if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+            raise BadRequest("fetch needs an http:// or https:// URL")
+        if options is not None and not isinstance(options, dict):
+            raise BadRequest("fetch options must be an object {method, headers, body}")
+        return await self._fetcher(url, options or {}, self._io_limit)
+
+    # --- cache
+
+    async def _cache_get(self, ctx: RunContext, key: Any) -> str:
+        value = await self._store.cache_get(ctx.app_id, _key(key))
+        return "" if value is None else value
+
+    async def _cache_set(self, ctx: RunContext, key: Any, value: Any) -> None:
+        text = value if isinstance(value, str) else dumps(value)
+        if len(text) > self._io_limit:
+            raise BadRequest(f"cache values are limited to {self._io_limit} bytes")
+        await self._store.cache_set(ctx.app_id, _key(key), text)
+
+    async def _inc(self, ctx: RunContext, key: Any, amount: Any = 1) -> int:
+        if isinstance(amount, bool) or not isinstance(amount, int):
+            raise BadRequest("inc and dec need a whole number")
+        return await self._store.cache_add(ctx.app_id, _key(key), amount)
+
+    async def _dec(self, ctx: RunContext, key: Any, amount: Any = 1) -> int:
+        if isinstance(amount, bool) or not isinstance(amount, int):
+            raise BadRequest("inc and dec need a whole number")
+        return await self._store.cache_add(ctx.app_id, _key(key), -amount)
+
+    # --- mail
+
+    async def _send_mail(self, ctx: RunContext, mail: Any) -> bool:
+        if not isinstance(mail, dict) or not mail.get("to"):
+            raise BadRequest("sendMail needs an object with at least {to, subject}")
+        fields = {k: mail.get(k, "") for k in ("from", "to", "subject", "textBody", "htmlBody")}
+        log.info("dev mailer: mail from function %s: %s", ctx.function_id, dumps(fields))
+        return True
+
+
+def _paging(params: Any) -> Paging:
+    if params is None:
+        return Paging()
+    if not isinstance(params, dict):
+        raise BadRequest("list parameters must be an object {page, size, desc}")
+    page, size = params.get("page", 1), params.get("size", Paging().size)
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in (page, size)):
+        raise BadRequest("page and size must be whole numbers")
+    return Paging(page=page, size=size, descending=bool(params.get("desc")), sort=params.get("sort"))
+
+
+def _text(value: Any, what: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise BadRequest(f"{what} must be a non-empty string")
+    return value
+
+
+def _key(key: Any) -> str:
+    if not isinstance(key, str) or not key or len(key) > MAX_CACHE_KEY:
+        raise BadRequest(f"cache keys are non-empty strings of at most {MAX_CACHE_KEY} characters")
+    return key

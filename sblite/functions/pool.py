@@ -1,0 +1,186 @@
+"""The pool of warm worker processes; the server side of the worker protocol.
+
+A worker runs one invocation at a time. One that passes its deadline is killed and
+replaced, so no JavaScript (not even a long C builtin) can hold the server; a worker that
+dies takes only its current invocation with it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Awaitable, Callable
+
+from sblite.functions.protocol import HEADER, MAX_MESSAGE, encode
+
+log = logging.getLogger(__name__)
+PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
+
+HostHandler = Callable[[str, str], Awaitable[str]]
+
+
+async def _no_host(name: str, args: str) -> str:
+    return '{"ok":false,"content":"no host calls while checking"}'
+
+
+class WorkerDied(RuntimeError):
+    """The worker process ended in the middle of an invocation."""
+
+
+@dataclass
+class Outcome:
+    """What one invocation produced."""
+
+    ok: bool
+    value: Any = None
+    error: str | None = None
+    logs: list[str] = field(default_factory=list)
+    timed_out: bool = False
+    duration_ms: float = 0.0
+
+
+class Worker:
+    """One worker process and its pipes."""
+
+    def __init__(self, process: asyncio.subprocess.Process) -> None:
+        self.process = process
+
+    @classmethod
+    async def start(cls) -> "Worker":
+        """Start a worker with a minimal environment."""
+        env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": PACKAGE_ROOT, "PYTHONHASHSEED": "0",
+               "LANG": "C.UTF-8"}
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "sblite.functions.worker",
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, env=env, cwd="/")
+        return cls(process)
+
+    async def invoke(self, request: dict[str, Any], host: HostHandler, logs: list[str]) -> dict[str, Any]:
+        """Send a request and serve its host calls until it is answered; log lines go to `logs`."""
+        self._write(request)
+        while True:
+            message = await self._read()
+            if message["op"] == "call":
+                logs.extend(message.get("logs", ()))
+                value = await host(message["name"], message["args"])
+                self._write({"op": "result", "value": value})
+            else:
+                logs.extend(message.get("logs", ()))
+                return message
+
+    def _write(self, message: dict[str, Any]) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.write(encode(message))
+
+    async def _read(self) -> dict[str, Any]:
+        assert self.process.stdout is not None
+        try:
+            header = await self.process.stdout.readexactly(HEADER.size)
+            (size,) = HEADER.unpack(header)
+            if size > MAX_MESSAGE:
+                raise WorkerDied("the worker sent an oversized message")
+            return json.loads(await self.process.stdout.readexactly(size))
+        except asyncio.IncompleteReadError:
+            raise WorkerDied("the worker process ended") from None
+
+    def kill(self) -> None:
+        """End the process at once."""
+        if self.process.returncode is None:
+            self.process.kill()
+
+    async def stop(self) -> None:
+        """Close its input and wait for it to end."""
+        if self.process.stdin is not None and not self.process.stdin.is_closing():
+            self.process.stdin.close()
+        try:
+            await asyncio.wait_for(self.process.wait(), 2)
+        except asyncio.TimeoutError:
+            self.kill()
+            await self.process.wait()
+
+
+class WorkerPool:
+    """A fixed number of warm workers; invocations wait for a free one."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._idle: asyncio.Queue[Worker] = asyncio.Queue()
+        self._all: set[Worker] = set()
+        self.replaced = 0
+        self._closed = False
+        self._started: asyncio.Task | None = None
+
+    async def start(self) -> None:
+        """Start every worker (done on first use when not called)."""
+        if self._started is None:
+            self._started = asyncio.ensure_future(self._start_all())
+        await self._started
+
+    async def _start_all(self) -> None:
+        for worker in await asyncio.gather(*(Worker.start() for _ in range(self.size))):
+            self._all.add(worker)
+            self._idle.put_nowait(worker)
+
+    async def close(self) -> None:
+        """Stop every worker."""
+        self._closed = True
+        await asyncio.gather(*(worker.stop() for worker in tuple(self._all)), return_exceptions=True)
+        self._all.clear()
+
+    async def check(self, source: str, limits: dict[str, int], timeout: float) -> str | None:
+        """The syntax error in `source`, or None; compiled in a worker, never run."""
+        outcome = await self.run({"op": "check", "source": source, "limits": limits}, _no_host, timeout)
+        if not outcome.ok:
+            raise RuntimeError(outcome.error)
+        return outcome.value
+
+    async def run(self, request: dict[str, Any], host: HostHandler, timeout: float) -> Outcome:
+        """Run one invocation within `timeout` seconds of wall time."""
+        await self.start()
+        worker = await self._idle.get()
+        if worker.process.returncode is not None:  # it died while idle
+            await self._replace(worker, restock=False)
+            worker = await Worker.start()
+            self._all.add(worker)
+        logs: list[str] = []
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        healthy = False
+        try:
+            done = await asyncio.wait_for(worker.invoke(request, host, logs), timeout)
+            healthy = True
+            if done["op"] == "checked":
+                return Outcome(ok=True, value=done["error"])
+            value = json.loads(done["value"]) if done["ok"] else None
+            return Outcome(ok=done["ok"], value=value, error=done.get("error"), logs=logs,
+                           duration_ms=(loop.time() - started) * 1000)
+        except asyncio.TimeoutError:
+            return Outcome(ok=False, error=f"timeout: the function ran for more than {timeout:g} s and was stopped",
+                           logs=logs, timed_out=True, duration_ms=(loop.time() - started) * 1000)
+        except WorkerDied as exc:
+            return Outcome(ok=False, error=f"the function's worker died: {exc}", logs=logs,
+                           duration_ms=(loop.time() - started) * 1000)
+        finally:
+            if healthy:
+                self._idle.put_nowait(worker)
+            else:
+                await self._replace(worker)
+
+    async def _replace(self, worker: Worker, restock: bool = True) -> None:
+        worker.kill()
+        self._all.discard(worker)
+        self.replaced += 1
+        if self._closed or not restock:
+            return
+        fresh = await Worker.start()
+        self._all.add(fresh)
+        self._idle.put_nowait(fresh)
+
+    def pids(self) -> list[int]:
+        """Process ids of the workers (for tests and /metrics)."""
+        return [worker.process.pid for worker in self._all]

@@ -1,0 +1,204 @@
+"""A function worker process: runs one invocation at a time in a fresh QuickJS context.
+
+Started by the server as `python -m sblite.functions.worker`; it reads `run` messages on
+stdin and answers on stdout. Host functions (`create`, `publish`, ...) are forwarded to the
+server, which runs them through the same services as the HTTP API. The server enforces the
+wall-time limit by killing this process; memory, stack, host calls and log size are limited
+here.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import resource
+import sys
+import time
+from typing import Any, BinaryIO
+
+import quickjs
+
+from sblite.functions.protocol import encode, read_blocking
+
+ADDRESS_SPACE_LIMIT = 1024 * 1024 * 1024  # a backstop behind QuickJS' own memory limit
+
+PRELUDE = r"""
+(function () {
+  var hostCall = globalThis.__host, hostLog = globalThis.__log;
+  delete globalThis.__host;
+  delete globalThis.__log;
+  function show(value) {
+    if (typeof value === "string") return value;
+    if (value instanceof Error) return String(value);
+    try { var text = JSON.stringify(value); return text === undefined ? String(value) : text; }
+    catch (e) { return String(value); }
+  }
+  function log() {
+    var parts = [];
+    for (var i = 0; i < arguments.length; i++) parts.push(show(arguments[i]));
+    hostLog(parts.join(" "));
+  }
+  globalThis.log = log;
+  globalThis.console = { log: log, info: log, warn: log, error: log, debug: log };
+  var names = ["create", "list", "getById", "query", "count", "update", "del", "publish", "send",
+               "fetch", "cacheGet", "cacheSet", "inc", "dec", "sendMail"];
+  names.forEach(function (name) {
+    globalThis[name] = function () {
+      var args = JSON.stringify(Array.prototype.slice.call(arguments));
+      return JSON.parse(hostCall(name, args === undefined ? "[]" : args));
+    };
+  });
+  globalThis.__invoke = function (specText) {
+    var spec = JSON.parse(specText);
+    globalThis.env = Object.freeze(spec.env || {});
+    if (typeof handle !== "function") throw new Error('unable to find function "handle"');
+    var args;
+    if (spec.kind === "message") {
+      if (handle.length === 1) {
+        args = [spec.message];
+      } else {
+        var data = spec.message.data;
+        try { data = JSON.parse(data); } catch (e) {}
+        args = [spec.message.channel, spec.message.type, data];
+      }
+    } else if (spec.kind === "task") {
+      args = handle.length === 1 ? [spec.body] : [spec.name, "fn_call", spec.body];
+    } else {
+      args = [spec.body, spec.query, spec.headers];
+    }
+    var result = handle.apply(null, args);
+    var text = JSON.stringify(result);
+    return text === undefined ? "null" : text;
+  };
+})();
+"""
+
+
+class Invocation:
+    """The state of one run: its logs and its host-call budget."""
+
+    def __init__(self, limits: dict[str, int], stdin: BinaryIO, stdout: BinaryIO) -> None:
+        self.limits = limits
+        self.logs: list[str] = []
+        self.logged = 0
+        self.dropped_logs = 0
+        self.host_calls = 0
+        self._stdin, self._stdout = stdin, stdout
+
+    def log(self, line: Any) -> None:
+        """Keep one log line, within the line-count and line-size limits."""
+        text = str(line)
+        if self.logged >= self.limits["log_lines"]:
+            self.dropped_logs += 1
+            return
+        self.logged += 1
+        limit = self.limits["log_line_bytes"]
+        if len(text.encode()) > limit:
+            text = text.encode()[:limit].decode(errors="ignore") + " …(truncated)"
+        self.logs.append(text)
+
+    def host(self, name: Any, args: Any) -> str:
+        """Forward one host call to the server; never raises (QuickJS cannot take a Python error)."""
+        try:
+            self.host_calls += 1
+            if self.host_calls > self.limits["host_calls"]:
+                return _failure(f"host call limit reached ({self.limits['host_calls']} per run)")
+            if not isinstance(args, str) or len(args) > self.limits["io_bytes"]:
+                return _failure(f"arguments too large (limit {self.limits['io_bytes']} bytes)")
+            self._stdout.write(encode({"op": "call", "name": str(name), "args": args, "logs": self._take_logs()}))
+            self._stdout.flush()
+            reply = read_blocking(self._stdin)
+            if reply is None or reply.get("op") != "result":
+                return _failure("the server did not answer")
+            return reply["value"]
+        except Exception as exc:  # noqa: BLE001 - must not reach QuickJS
+            return _failure(f"host call failed: {exc}")
+
+    def _take_logs(self) -> list[str]:
+        logs, self.logs = self.logs, []
+        return logs
+
+
+def _failure(message: str) -> str:
+    return json.dumps({"ok": False, "content": message})
+
+
+def run(request: dict[str, Any], stdin: BinaryIO, stdout: BinaryIO) -> dict[str, Any]:
+    """Evaluate the source in a fresh context and call `handle`; the outcome as a `done` message."""
+    limits = request["limits"]
+    invocation = Invocation(limits, stdin, stdout)
+    started = time.monotonic()
+    context = quickjs.Context()
+    context.set_memory_limit(limits["memory_bytes"])
+    context.set_max_stack_size(limits["stack_bytes"])
+    context.add_callable("__host", invocation.host)
+    context.add_callable("__log", invocation.log)
+    outcome: dict[str, Any] = {"op": "done", "ok": True, "value": "null", "error": None}
+    try:
+        context.eval(PRELUDE)
+        context.eval(request["source"])
+        value = context.get("__invoke")(request["spec"])
+        if len(value) > limits["io_bytes"]:
+            raise ValueError(f"the result is larger than {limits['io_bytes']} bytes")
+        outcome["value"] = value
+    except Exception as exc:  # noqa: BLE001 - every JS failure is reported, not raised
+        outcome.update(ok=False, value="null", error=_describe(exc))
+    outcome["logs"] = invocation.logs
+    outcome["dropped_logs"] = invocation.dropped_logs
+    outcome["host_calls"] = invocation.host_calls
+    outcome["duration_ms"] = (time.monotonic() - started) * 1000
+    return outcome
+
+
+CHECKER = r"""
+globalThis.__check = function (source) {
+  try { new Function(source); return ""; }
+  catch (e) { return String(e) + "\n" + (e.stack || ""); }
+};
+"""
+# `new Function` puts the source two lines down: report the user's own line number.
+_POSITION = re.compile(r"<input>:(\d+):(\d+)")
+
+
+def check(request: dict[str, Any]) -> dict[str, Any]:
+    """Compile the source without running it; the syntax error, if any, with its line."""
+    context = quickjs.Context()
+    context.set_memory_limit(request["limits"]["memory_bytes"])
+    context.eval(CHECKER)
+    problem = context.get("__check")(request["source"])
+    if not problem:
+        return {"op": "checked", "error": None}
+    message, _, stack = problem.partition("\n")
+    position = _POSITION.search(stack)
+    if position:
+        line, column = int(position.group(1)) - 2, int(position.group(2))
+        message = f"{message} (line {line}, column {column})"
+    return {"op": "checked", "error": message}
+
+
+def _describe(exc: Exception) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    if "out of memory" in text or text == "null":
+        return "out of memory: the function used more than its memory limit"
+    return text
+
+
+def main() -> None:
+    """Serve `run` requests until stdin closes."""
+    try:
+        resource.setrlimit(resource.RLIMIT_AS, (ADDRESS_SPACE_LIMIT, ADDRESS_SPACE_LIMIT))
+    except (ValueError, OSError):
+        pass
+    stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
+    sys.stdout = sys.stderr  # nothing but protocol messages may reach the real stdout
+    while True:
+        request = read_blocking(stdin)
+        if request is None:
+            return
+        answer = check(request) if request.get("op") == "check" else run(request, stdin, stdout)
+        stdout.write(encode(answer))
+        stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
