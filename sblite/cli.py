@@ -12,7 +12,7 @@ import sys
 
 from aiohttp import web
 
-from sblite import __version__
+from sblite import __version__, manage
 from sblite.app import create_app
 from sblite.config import Config, ConfigError, load_config
 
@@ -30,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--db", help="SQLite database file (default ./sblite.db)")
     serve.add_argument("--config", help="TOML config file (see config.example.toml)")
     serve.add_argument("--prod", action="store_true", default=None, help="production mode")
+    manage.register(commands)
     return parser
 
 
@@ -46,6 +47,12 @@ def is_loopback(host: str) -> bool:
 def main(argv: list[str] | None = None) -> None:
     """Run the command line."""
     args = build_parser().parse_args(argv)
+    if args.command != "serve":
+        try:
+            args.handler(args)
+        except manage.CommandError as exc:
+            sys.exit(f"sblite: {exc}")
+        return
     try:
         config = load_config(args.config, os.environ, {
             "host": args.host, "port": args.port, "db": args.db, "prod": args.prod,

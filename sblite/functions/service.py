@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable
 
 from sblite.channels import validate_channel
@@ -248,6 +248,9 @@ class FunctionService:
                         message_id=message_id, started=format_time(started), completed=now_text(),
                         duration_ms=outcome.duration_ms, success=outcome.ok, output=output, error=outcome.error)
         await self._store.record_run(record.app_id, run, self.limits.history, job_id if outcome.ok else None)
+        current = self._by_id.get(record.id)
+        if current is not None:
+            self._remember(replace(current, last_run=run.completed))
         return outcome
 
 
