@@ -49,6 +49,7 @@ class Worker:
 
     def __init__(self, process: asyncio.subprocess.Process) -> None:
         self.process = process
+        self.busy = False
 
     @classmethod
     async def start(cls) -> "Worker":
@@ -114,6 +115,7 @@ class WorkerPool:
         self.replaced = 0
         self._closed = False
         self._started: asyncio.Task | None = None
+        self._watchers: set[asyncio.Task] = set()
 
     async def start(self) -> None:
         """Start every worker (done on first use when not called)."""
@@ -123,14 +125,30 @@ class WorkerPool:
 
     async def _start_all(self) -> None:
         for worker in await asyncio.gather(*(Worker.start() for _ in range(self.size))):
-            self._all.add(worker)
-            self._idle.put_nowait(worker)
+            self._add(worker)
+
+    def _add(self, worker: Worker) -> None:
+        self._all.add(worker)
+        self._idle.put_nowait(worker)
+        watcher = asyncio.ensure_future(self._watch(worker))
+        self._watchers.add(watcher)
+        watcher.add_done_callback(self._watchers.discard)
+
+    async def _watch(self, worker: Worker) -> None:
+        """Replace a worker that dies while idle (one that dies mid-run is replaced by its run)."""
+        await worker.process.wait()
+        if not worker.busy and worker in self._all and not self._closed:
+            log.warning("function worker %d exited (code %s) while idle; starting another",
+                        worker.process.pid, worker.process.returncode)
+            await self._replace(worker)
 
     async def close(self) -> None:
         """Stop every worker."""
         self._closed = True
         await asyncio.gather(*(worker.stop() for worker in tuple(self._all)), return_exceptions=True)
         self._all.clear()
+        for watcher in tuple(self._watchers):
+            watcher.cancel()
 
     async def check(self, source: str, limits: dict[str, int], timeout: float) -> str | None:
         """The syntax error in `source`, or None; compiled in a worker, never run."""
@@ -143,44 +161,46 @@ class WorkerPool:
         """Run one invocation within `timeout` seconds of wall time."""
         await self.start()
         worker = await self._idle.get()
-        if worker.process.returncode is not None:  # it died while idle
-            await self._replace(worker, restock=False)
-            worker = await Worker.start()
-            self._all.add(worker)
+        while worker not in self._all:  # replaced by its watcher after it died while idle
+            worker = await self._idle.get()
+        worker.busy = True
         logs: list[str] = []
         loop = asyncio.get_running_loop()
         started = loop.time()
         healthy = False
         try:
-            done = await asyncio.wait_for(worker.invoke(request, host, logs), timeout)
+            async with asyncio.timeout(timeout):
+                done = await worker.invoke(request, host, logs)
             healthy = True
             if done["op"] == "checked":
                 return Outcome(ok=True, value=done["error"])
             value = json.loads(done["value"]) if done["ok"] else None
+            if done.get("dropped_logs"):
+                logs.append(f"({done['dropped_logs']} more log lines dropped: the limit is reached)")
             return Outcome(ok=done["ok"], value=value, error=done.get("error"), logs=logs,
                            duration_ms=(loop.time() - started) * 1000)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return Outcome(ok=False, error=f"timeout: the function ran for more than {timeout:g} s and was stopped",
                            logs=logs, timed_out=True, duration_ms=(loop.time() - started) * 1000)
         except WorkerDied as exc:
             return Outcome(ok=False, error=f"the function's worker died: {exc}", logs=logs,
                            duration_ms=(loop.time() - started) * 1000)
         finally:
+            worker.busy = False
             if healthy:
                 self._idle.put_nowait(worker)
             else:
                 await self._replace(worker)
 
-    async def _replace(self, worker: Worker, restock: bool = True) -> None:
+    async def _replace(self, worker: Worker) -> None:
+        if worker not in self._all:
+            return
         worker.kill()
         self._all.discard(worker)
         self.replaced += 1
-        if self._closed or not restock:
-            return
-        fresh = await Worker.start()
-        self._all.add(fresh)
-        self._idle.put_nowait(fresh)
+        if not self._closed:
+            self._add(await Worker.start())
 
     def pids(self) -> list[int]:
-        """Process ids of the workers (for tests and /metrics)."""
-        return [worker.process.pid for worker in self._all]
+        """Process ids of the live workers."""
+        return [worker.process.pid for worker in self._all if worker.process.returncode is None]

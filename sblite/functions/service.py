@@ -85,6 +85,11 @@ class FunctionService:
         self._by_app.get(record.app_id, {}).pop(record.name, None)
         self._by_id.pop(record.id, None)
 
+    @property
+    def pool(self) -> WorkerPool:
+        """The worker pool (for metrics and tests)."""
+        return self._pool
+
     def named(self, app_id: str, name: str) -> FunctionRecord:
         """The app's function of this name, or NotFound."""
         record = self._by_app.get(app_id, {}).get(validate_name(name))

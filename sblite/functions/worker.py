@@ -176,11 +176,15 @@ def check(request: dict[str, Any]) -> dict[str, Any]:
     return {"op": "checked", "error": message}
 
 
+MAX_ERROR_LINES = 4  # the message and the innermost frames of its stack
+
+
 def _describe(exc: Exception) -> str:
     text = str(exc).strip() or type(exc).__name__
     if "out of memory" in text or text == "null":
         return "out of memory: the function used more than its memory limit"
-    return text
+    lines = text.splitlines()
+    return "\n".join(lines[:MAX_ERROR_LINES]) + ("\n    ..." if len(lines) > MAX_ERROR_LINES else "")
 
 
 def main() -> None:
