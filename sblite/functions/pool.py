@@ -154,7 +154,7 @@ class WorkerPool:
         """The syntax error in `source`, or None; compiled in a worker, never run."""
         outcome = await self.run({"op": "check", "source": source, "limits": limits}, _no_host, timeout)
         if not outcome.ok:
-            raise RuntimeError(outcome.error)
+            return f"its top-level code did not finish: {outcome.error}"
         return outcome.value
 
     async def run(self, request: dict[str, Any], host: HostHandler, timeout: float) -> Outcome:

@@ -6,6 +6,7 @@ import re
 import time
 import uuid
 from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Any, Callable
 
 from sblite.channels import validate_channel
@@ -160,7 +161,7 @@ class FunctionService:
 
     def list(self, root: Identity) -> list[dict[str, Any]]:
         """The app's functions, most recently changed first."""
-        records = sorted(self._by_app.get(root.app_id, {}).values(), key=lambda r: r.updated, reverse=True)
+        records = sorted(self._by_app.get(root.app_id, {}).values(), key=_updated_order, reverse=True)
         return [self.describe(record) for record in records]
 
     async def info(self, root: Identity, name: str) -> dict[str, Any]:
@@ -257,6 +258,10 @@ class FunctionService:
         if current is not None:
             self._remember(replace(current, last_run=run.completed))
         return outcome
+
+
+def _updated_order(record: FunctionRecord) -> datetime:
+    return datetime.fromisoformat(record.updated.replace("Z", "+00:00"))
 
 
 def _object(body: Any) -> dict:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import socket
 from typing import Any
@@ -39,6 +40,25 @@ class PublicOnlyResolver(AbstractResolver):
         await self._inner.close()
 
 
+async def _refuse_private(host: str) -> None:
+    """BadRequest unless `host` (an address, or a name's addresses) is public.
+
+    Checked here for a clear message; the resolver checks again at connect time, so a name
+    cannot switch to an inside address in between.
+    """
+    try:
+        addresses = [host.strip("[]")]
+        is_public(addresses[0])
+    except ValueError:
+        try:
+            infos = await asyncio.get_running_loop().getaddrinfo(host, None)
+        except OSError as exc:
+            raise BadRequest(f"error calling fetch(): cannot resolve {host}: {exc}") from None
+        addresses = [info[4][0] for info in infos]
+    if not addresses or not all(is_public(address) for address in addresses):
+        raise BadRequest(f"fetch refuses {host}: it is a loopback, private or link-local address")
+
+
 class Fetcher:
     """One shared client session; `__call__` matches the host API's fetch signature."""
 
@@ -58,12 +78,7 @@ class Fetcher:
         if body is not None and not isinstance(body, str):
             raise BadRequest("fetch: body must be a string (use JSON.stringify)")
         if not self._allow_private:
-            host = aiohttp.client.URL(url).host or ""
-            try:
-                if not is_public(host):
-                    raise BadRequest(f"fetch refuses {host}: it is a loopback, private or link-local address")
-            except ValueError:
-                pass  # a name: checked when it is resolved
+            await _refuse_private(aiohttp.client.URL(url).host or "")
         try:
             async with self._client().request(method, url, headers={str(k): str(v) for k, v in headers.items()},
                                               data=body) as response:
