@@ -868,3 +868,20 @@ async def test_history_keeps_the_newest_runs(aiohttp_client, tmp_path):
     assert [logged(run) for run in history] == [["run 4"], ["run 3"], ["run 2"]]
     status, runs = await api.root("GET", "/fn/runs?name=counted")
     assert status == 200 and len(runs) == 3
+
+
+@pytest.mark.parametrize("transport", ["sse", "ws"])
+async def test_a_chan_in_is_acknowledged_only_once_its_function_run_is_stored(api, transport):
+    await add_function(api, "slowpoke", "function handle(body) { var i = 0; while (i < 2e6) i++; return i; }",
+                       trigger="chan_in")
+    client = await open_client(api, transport, await api.register())
+    try:
+        for n in range(3):
+            await client.send("chan_in", f"m{n}", "lobby")
+            assert (await client.next(("ok", "error")))["type"] == "ok"
+            queued = await queued_jobs(api)
+            _, runs = await api.root("GET", "/fn/runs?name=slowpoke")
+            assert len(queued) + len(runs) >= n + 1  # stored: waiting in the queue, or run already
+    finally:
+        await client.close()
+    await wait_runs(api, "slowpoke", 3)

@@ -55,7 +55,7 @@ class Dispatcher:
         self._tasks: set[asyncio.Task] = set()
         self._timers: set[asyncio.TimerHandle] = set()
         self.stats: Counter[str] = Counter()
-        self._unsubscribe = bus.subscribe(self.on_message)
+        self._unsubscribe = bus.subscribe(self.on_message, durable=True)
 
     async def resume(self) -> None:
         """Run the jobs a previous process left queued."""
@@ -65,21 +65,23 @@ class Dispatcher:
         if jobs:
             log.info("resuming %d queued function runs", len(jobs))
 
-    def on_message(self, message: Message) -> None:
-        """Bus subscriber: queue one job per function the message triggers."""
+    def on_message(self, message: Message) -> asyncio.Future | None:
+        """Bus subscriber: queue one job per function the message triggers; returns the queueing."""
         matches = self._functions.matching(message)
         if not matches:
-            return
+            return None
         if message.extra.get("depth", 0) >= MAX_DEPTH:
             self.stats["dropped_too_deep"] += len(matches)
             log.warning("not running %d function(s) for %s on %s: functions triggered each other %d deep",
                         len(matches), message.type, message.channel, MAX_DEPTH)
-            return
+            return None
         payload, identity = _message_json(message), _identity_json(message.identity)
         jobs = [Job(id=str(uuid.uuid4()), app_id=message.app_id, function_id=record.id, message=payload,
                     identity=identity, attempts=0, next_at=self._clock(), status="queued", last_error=None)
                 for record in matches]
-        self._track(asyncio.ensure_future(self._enqueue(jobs)))
+        queued = asyncio.ensure_future(self._enqueue(jobs))
+        self._track(queued)
+        return asyncio.shield(queued)
 
     async def _enqueue(self, jobs: list[Job]) -> None:
         await self._store.enqueue(jobs, now_text())

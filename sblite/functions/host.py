@@ -112,8 +112,9 @@ class HostApi:
         if not isinstance(kind, str) or not kind or len(kind) > 64:
             raise BadRequest("the message type must be a non-empty string of at most 64 characters")
         text = data if isinstance(data, str) else dumps(data)
-        self._bus.publish(Message(type=kind, channel=channel, data=text, sid=ctx.function_id, app_id=ctx.app_id,
-                                  identity=ctx.identity, extra={"depth": ctx.depth + 1}))
+        await self._bus.publish_durably(Message(type=kind, channel=channel, data=text, sid=ctx.function_id,
+                                                app_id=ctx.app_id, identity=ctx.identity,
+                                                extra={"depth": ctx.depth + 1}))
         return None
 
     async def _send(self, ctx: RunContext, kind: Any, data: Any = None, channel: Any = None) -> None:

@@ -98,7 +98,7 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
 async def publish_message(request: web.Request) -> web.Response:
     """Root: send `{channel, type, data}` to a channel's members and to functions."""
     root = await request_root(request)
-    request.app[REALTIME].publish(root, await json_body(request))
+    await request.app[REALTIME].publish(root, await json_body(request))
     return json_response(True)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import Any
 
@@ -70,7 +71,7 @@ class DocumentService:
         new = [NewDocument(id=ids.new_id(), account_id=identity.account_id, owner_id=identity.user_id,
                            data=strip_system_keys(doc)) for doc in docs]
         created = await self._store.insert(identity.app_id, rules.name, new, now_text())
-        self._publish(identity, rules, "db_created", created)
+        await self._publish(identity, rules, "db_created", created)
         return created
 
     async def get(self, identity: Identity, collection: str, doc_id: str) -> dict:
@@ -119,7 +120,7 @@ class DocumentService:
                                            now_text())
         if not updated:
             raise ServerError(NOT_FOUND)
-        self._publish(identity, rules, "db_updated", updated)
+        await self._publish(identity, rules, "db_updated", updated)
         return updated[0]
 
     async def update_many(self, identity: Identity, collection: str, body: Any) -> int:
@@ -130,7 +131,7 @@ class DocumentService:
         where, params = filters.compile_clauses(filters.parse_clauses(body.get("clauses", [])))
         updated = await self._store.update(_scope(identity, rules, rules.write), where, params, patch,
                                            now_text())
-        self._publish(identity, rules, "db_updated", updated)
+        await self._publish(identity, rules, "db_updated", updated)
         return len(updated)
 
     async def increment(self, identity: Identity, collection: str, doc_id: str, body: Any) -> None:
@@ -146,13 +147,13 @@ class DocumentService:
                                           now_text())
         if doc is None:
             raise ServerError(NOT_FOUND)
-        self._publish(identity, rules, "db_updated", [doc])
+        await self._publish(identity, rules, "db_updated", [doc])
 
     async def delete(self, identity: Identity, collection: str, doc_id: str) -> int:
         """Delete one writable document; returns 1, or 0 if there was nothing to delete."""
         rules = collection_rules(collection)
         deleted = await self._store.delete(_scope(identity, rules, rules.write), "id = ?", [doc_id])
-        self._publish(identity, rules, "db_deleted", deleted)
+        await self._publish(identity, rules, "db_deleted", deleted)
         return len(deleted)
 
     async def delete_many(self, identity: Identity, collection: str, raw_clauses: Any) -> int:
@@ -160,14 +161,18 @@ class DocumentService:
         rules = collection_rules(collection)
         where, params = filters.compile_clauses(filters.parse_clauses(raw_clauses))
         deleted = await self._store.delete(_scope(identity, rules, rules.write), where, params)
-        self._publish(identity, rules, "db_deleted", deleted)
+        await self._publish(identity, rules, "db_deleted", deleted)
         return len(deleted)
 
     async def collections(self, identity: Identity) -> list[str]:
         """The names of the app's collections that hold documents."""
         return await self._store.collections(identity.app_id)
 
-    def _publish(self, identity: Identity, rules: CollectionRules, kind: str, docs: list[dict]) -> None:
+    async def _publish(self, identity: Identity, rules: CollectionRules, kind: str, docs: list[dict]) -> None:
+        """Announce committed changes; returns once the functions they trigger are queued."""
+        pending = []
         for doc in docs:
-            self._bus.publish(Message(type=kind, channel=rules.channel, data=dumps(doc),
-                                      app_id=identity.app_id, identity=identity))
+            pending += self._bus.publish(Message(type=kind, channel=rules.channel, data=dumps(doc),
+                                                 app_id=identity.app_id, identity=identity))
+        if pending:
+            await asyncio.gather(*pending)

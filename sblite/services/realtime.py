@@ -119,10 +119,11 @@ class RealtimeService:
             return self._error(conn, "you cannot write to database channel")
         if self._channels.rule_for(app.id, channel).publish == "server":
             return self._error(conn, f"{channel} is read-only: only the server publishes there")
-        self._reply(conn, "ok", "")
-        self._bus.publish(Message(type="chan_out", channel=channel, data=_as_text(message.get("data")),
-                                  sid=conn.id, app_id=app.id, identity=conn.identity,
-                                  extra={"origin": "chan_in"}))
+        # `ok` (the acknowledgement) is sent once the runs of functions it triggers are stored.
+        await self._bus.publish_durably(
+            Message(type="chan_out", channel=channel, data=_as_text(message.get("data")), sid=conn.id,
+                    app_id=app.id, identity=conn.identity, extra={"origin": "chan_in"}),
+            on_stored=lambda: self._reply(conn, "ok", ""))
 
     async def _presence(self, conn: Connection, app: App, message: dict) -> None:
         channel = validate_channel(message.get("data"))
@@ -131,7 +132,7 @@ class RealtimeService:
     async def _echo(self, conn: Connection, app: App, message: dict) -> None:
         self._reply(conn, "echo", f"echo: {_as_text(message.get('data'))}", _as_text(message.get("channel")))
 
-    def publish(self, root: Identity, body: Any) -> None:
+    async def publish(self, root: Identity, body: Any) -> None:
         """Root: send a message of any type to a channel's members (and to functions)."""
         if not isinstance(body, dict):
             raise BadRequest('invalid body: expected {"channel": "...", "type": "...", "data": "..."}')
@@ -139,5 +140,5 @@ class RealtimeService:
         kind = body.get("type")
         if not isinstance(kind, str) or not kind or len(kind) > 64:
             raise BadRequest('"type" must be a non-empty string of at most 64 characters')
-        self._bus.publish(Message(type=kind, channel=channel, data=_as_text(body.get("data")), sid="user-msg",
-                                  app_id=root.app_id, identity=root))
+        await self._bus.publish_durably(Message(type=kind, channel=channel, data=_as_text(body.get("data")),
+                                                sid="user-msg", app_id=root.app_id, identity=root))
