@@ -17,7 +17,7 @@ class RecordingSink:
         self.gone = False
         self.closed_with: bool | None = None
 
-    def send(self, frame: str) -> None:
+    def send(self, frame: bytes) -> None:
         self.frames.append(json.loads(frame))
 
     def pending_bytes(self) -> int:

@@ -8,9 +8,24 @@ how far a client has fallen behind.
 from __future__ import annotations
 
 import asyncio
+import socket
 import struct
 
 from aiohttp import WSCloseCode, web
+
+
+# The kernel's send buffer counts too when a client stops reading: keep it small, so the
+# outgoing limit (checked on what asyncio holds beyond it) bounds a connection's memory.
+SEND_BUFFER_BYTES = 64 * 1024
+
+
+def _small_send_buffer(request: web.Request) -> None:
+    sock = request.transport.get_extra_info("socket") if request.transport is not None else None
+    if sock is not None:
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER_BYTES)
+        except OSError:
+            pass
 
 
 class SseSink:
@@ -20,10 +35,11 @@ class SseSink:
         self._transport = request.transport
         self.done = asyncio.Event()
         self.going_away = False
+        _small_send_buffer(request)
 
-    def send(self, frame: str) -> None:
+    def send(self, frame: bytes) -> None:
         """Write one event."""
-        self._write(b"data: " + frame.encode() + b"\n\n")
+        self._write(b"data: " + frame + b"\n\n")
 
     def keepalive(self) -> None:
         """Write a comment line; it also reveals a client that went away."""
@@ -61,13 +77,13 @@ class WsSink:
         self._transport = request.transport
         self._ws = ws
         self._closing: asyncio.Task | None = None
+        _small_send_buffer(request)
 
-    def send(self, frame: str) -> None:
+    def send(self, data: bytes) -> None:
         """Write one text frame."""
         transport = self._transport
         if transport is None or transport.is_closing():
             return
-        data = frame.encode()
         size = len(data)
         if size < 126:
             header = struct.pack("!BB", 0x81, size)

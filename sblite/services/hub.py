@@ -31,8 +31,8 @@ _HISTORY_MARKER = ',"history":true'
 class Sink(Protocol):
     """Where a connection's frames go."""
 
-    def send(self, frame: str) -> None:
-        """Queue one Payload JSON text for the client without waiting."""
+    def send(self, frame: bytes) -> None:
+        """Queue one Payload JSON (UTF-8) for the client without waiting."""
 
     def pending_bytes(self) -> int:
         """Bytes written but not yet taken by the client."""
@@ -190,11 +190,11 @@ class Hub:
 
     # --- delivery
 
-    def send(self, conn: Connection, frame: str) -> None:
+    def send(self, conn: Connection, frame: str | bytes) -> None:
         """Write one frame to a connection; cut it off if it has fallen too far behind."""
         if conn.closed:
             return
-        conn.sink.send(frame)
+        conn.sink.send(frame.encode() if isinstance(frame, str) else frame)
         if conn.sink.pending_bytes() > self.limits.max_outgoing_bytes:
             self.stats["slow_consumers_disconnected"] += 1
             log.warning("realtime connection %s fell behind by more than %d bytes: disconnected",
@@ -217,11 +217,12 @@ class Hub:
         if not members:
             return
         readers = self._db_readers(message, members) if message.type in DB_EVENT_TYPES else members
+        encoded = frame.encode()  # once for every member
         for conn in tuple(readers):
             if conn.held and message.channel in conn.held:
                 conn.held[message.channel].append(frame)
             else:
-                self.send(conn, frame)
+                self.send(conn, encoded)
         self.stats["deliveries"] += len(readers)
 
     def _db_readers(self, message: Message, members: set[Connection]) -> list[Connection]:
