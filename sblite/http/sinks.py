@@ -19,23 +19,38 @@ from aiohttp import WSCloseCode, web
 SEND_BUFFER_BYTES = 64 * 1024
 
 
-def _small_send_buffer(request: web.Request) -> None:
-    sock = request.transport.get_extra_info("socket") if request.transport is not None else None
-    if sock is not None:
-        try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER_BYTES)
-        except OSError:
-            pass
-
-
-class SseSink:
-    """Writes `data: <frame>` events as HTTP/1.1 chunks on a prepared event-stream response."""
+class _TransportSink:
+    """What both sinks share: the transport, its backlog, and whether the client is still there."""
 
     def __init__(self, request: web.Request) -> None:
         self._transport = request.transport
+        sock = self._transport.get_extra_info("socket") if self._transport is not None else None
+        if sock is not None:
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER_BYTES)
+            except OSError:
+                pass
+
+    def alive(self) -> bool:
+        """False once the client has gone."""
+        return self._transport is not None and not self._transport.is_closing()
+
+    def pending_bytes(self) -> int:
+        """Bytes the client has not taken yet."""
+        return self._transport.get_write_buffer_size() if self.alive() else 0
+
+    def _abort(self) -> None:
+        if self._transport is not None:
+            self._transport.abort()
+
+
+class SseSink(_TransportSink):
+    """Writes `data: <frame>` events as HTTP/1.1 chunks on a prepared event-stream response."""
+
+    def __init__(self, request: web.Request) -> None:
+        super().__init__(request)
         self.done = asyncio.Event()
         self.going_away = False
-        _small_send_buffer(request)
 
     def send(self, frame: bytes) -> None:
         """Write one event."""
@@ -46,43 +61,31 @@ class SseSink:
         self._write(b": ping\n\n")
 
     def _write(self, event: bytes) -> None:
-        transport = self._transport
-        if transport is None or transport.is_closing():
+        if not self.alive():
             self.done.set()
             return
         # The response uses chunked transfer encoding: frame each event as one chunk.
-        transport.write(b"%x\r\n%b\r\n" % (len(event), event))
-
-    def pending_bytes(self) -> int:
-        """Bytes the client has not taken yet."""
-        transport = self._transport
-        return transport.get_write_buffer_size() if transport is not None and not transport.is_closing() else 0
-
-    def alive(self) -> bool:
-        """False once the client has gone."""
-        return self._transport is not None and not self._transport.is_closing()
+        self._transport.write(b"%x\r\n%b\r\n" % (len(event), event))
 
     def close(self, going_away: bool) -> None:
         """End the stream: after what is buffered on shutdown, at once for a slow client."""
         self.going_away = going_away
-        if not going_away and self._transport is not None:
-            self._transport.abort()
+        if not going_away:
+            self._abort()
         self.done.set()
 
 
-class WsSink:
+class WsSink(_TransportSink):
     """Writes unmasked, uncompressed WebSocket text frames."""
 
     def __init__(self, request: web.Request, ws: web.WebSocketResponse) -> None:
-        self._transport = request.transport
+        super().__init__(request)
         self._ws = ws
         self._closing: asyncio.Task | None = None
-        _small_send_buffer(request)
 
     def send(self, data: bytes) -> None:
         """Write one text frame."""
-        transport = self._transport
-        if transport is None or transport.is_closing():
+        if not self.alive():
             return
         size = len(data)
         if size < 126:
@@ -91,22 +94,12 @@ class WsSink:
             header = struct.pack("!BBH", 0x81, 126, size)
         else:
             header = struct.pack("!BBQ", 0x81, 127, size)
-        transport.write(header + data)
-
-    def pending_bytes(self) -> int:
-        """Bytes the client has not taken yet."""
-        transport = self._transport
-        return transport.get_write_buffer_size() if transport is not None and not transport.is_closing() else 0
-
-    def alive(self) -> bool:
-        """False once the client has gone."""
-        return self._transport is not None and not self._transport.is_closing()
+        self._transport.write(header + data)
 
     def close(self, going_away: bool) -> None:
         """Close with 1001 on shutdown; drop a slow client at once."""
         if not going_away:
-            if self._transport is not None:
-                self._transport.abort()
+            self._abort()
             return
         if self._closing is None:
             self._closing = asyncio.ensure_future(self._ws.close(code=WSCloseCode.GOING_AWAY,
