@@ -241,7 +241,8 @@ class FunctionService:
                   message_id: str | None, job_id: str | None = None) -> Outcome:
         """Run a function once and record the run (and finish its job when it succeeded)."""
         spec = {**spec, "env": await self._env(record.app_id)}
-        request = {"op": "run", "source": record.code, "spec": dumps_stored(spec), "limits": self.limits.for_worker()}
+        request = {"op": "run", "key": f"{record.id}:{record.version}", "source": record.code,
+                   "spec": dumps_stored(spec), "limits": self.limits.for_worker()}
         started = utc_now()
         if len(request["spec"]) > self.limits.io_bytes:
             outcome = Outcome(ok=False, error=f"the input is larger than {self.limits.io_bytes} bytes")

@@ -48,8 +48,19 @@ PRELUDE = r"""
       return JSON.parse(hostCall(name, args === undefined ? "[]" : args));
     };
   });
+  var baseline = {};
+  Object.getOwnPropertyNames(globalThis).forEach(function (name) { baseline[name] = true; });
+  baseline.__handle = true;
+  baseline.env = true;
+  // Between runs: drop every global a run added, so the next run starts from the same scope.
+  globalThis.__reset = function () {
+    Object.getOwnPropertyNames(globalThis).forEach(function (name) {
+      if (!baseline[name]) delete globalThis[name];
+    });
+  };
   globalThis.__invoke = function (specText) {
     var spec = JSON.parse(specText);
+    var handle = globalThis.__handle;
     globalThis.env = Object.freeze(spec.env || {});
     if (typeof handle !== "function") throw new Error('unable to find function "handle"');
     var args;
@@ -123,24 +134,68 @@ def _failure(message: str) -> str:
     return json.dumps({"ok": False, "content": message})
 
 
-def run(request: dict[str, Any], stdin: BinaryIO, stdout: BinaryIO) -> dict[str, Any]:
-    """Evaluate the source in a fresh context and call `handle`; the outcome as a `done` message."""
+class Sandbox:
+    """A QuickJS context with the prelude loaded, reused for the runs of one function version.
+
+    Each run evaluates the source again inside its own function scope (so top-level
+    variables start fresh) after the globals an earlier run added are deleted; a run that
+    fails discards the sandbox. This costs a fraction of a new context per run.
+    """
+
+    def __init__(self) -> None:
+        self.invocation: Invocation | None = None
+        self.context = quickjs.Context()
+        self.context.add_callable("__host", lambda name, args: self.invocation.host(name, args))
+        self.context.add_callable("__log", lambda line: self.invocation.log(line))
+        self.context.eval(PRELUDE)
+        self._reset = self.context.get("__reset")
+        self._invoke = self.context.get("__invoke")
+
+    def run(self, invocation: Invocation, source: str, spec: str) -> str:
+        """Call `handle` for one run; its JSON result."""
+        self.invocation = invocation
+        self.context.set_memory_limit(invocation.limits["memory_bytes"])
+        self.context.set_max_stack_size(invocation.limits["stack_bytes"])
+        self._reset()
+        # The source's first line stays line 1, so error positions match what the user wrote.
+        self.context.eval("globalThis.__handle = (function () {" + source +
+                          '\n;return typeof handle === "function" ? handle : undefined;\n})();')
+        return self._invoke(spec)
+
+
+class Sandboxes:
+    """The sandboxes of the most recently run function versions."""
+
+    def __init__(self, size: int = 16) -> None:
+        self._size = size
+        self._by_key: dict[str, Sandbox] = {}
+
+    def take(self, key: str) -> Sandbox:
+        """The sandbox of a function version (made if needed); it is given back with `give`."""
+        sandbox = self._by_key.pop(key, None)
+        return sandbox if sandbox is not None else Sandbox()
+
+    def give(self, key: str, sandbox: Sandbox) -> None:
+        """Keep a sandbox whose run went well."""
+        self._by_key[key] = sandbox
+        while len(self._by_key) > self._size:
+            self._by_key.pop(next(iter(self._by_key)))
+
+
+def run(request: dict[str, Any], stdin: BinaryIO, stdout: BinaryIO, sandboxes: Sandboxes) -> dict[str, Any]:
+    """Call `handle` for one run request; the outcome as a `done` message."""
     limits = request["limits"]
     invocation = Invocation(limits, stdin, stdout)
     started = time.monotonic()
-    context = quickjs.Context()
-    context.set_memory_limit(limits["memory_bytes"])
-    context.set_max_stack_size(limits["stack_bytes"])
-    context.add_callable("__host", invocation.host)
-    context.add_callable("__log", invocation.log)
+    key = request.get("key") or request["source"]
     outcome: dict[str, Any] = {"op": "done", "ok": True, "value": "null", "error": None}
     try:
-        context.eval(PRELUDE)
-        context.eval(request["source"])
-        value = context.get("__invoke")(request["spec"])
+        sandbox = sandboxes.take(key)
+        value = sandbox.run(invocation, request["source"], request["spec"])
         if len(value) > limits["io_bytes"]:
             raise ValueError(f"the result is larger than {limits['io_bytes']} bytes")
         outcome["value"] = value
+        sandboxes.give(key, sandbox)
     except Exception as exc:  # noqa: BLE001 - every JS failure is reported, not raised
         outcome.update(ok=False, value="null", error=_describe(exc))
     outcome["logs"] = invocation.logs
@@ -197,11 +252,12 @@ def main() -> None:
         pass
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
     sys.stdout = sys.stderr  # nothing but protocol messages may reach the real stdout
+    sandboxes = Sandboxes()
     while True:
         request = read_blocking(stdin)
         if request is None:
             return
-        answer = check(request) if request.get("op") == "check" else run(request, stdin, stdout)
+        answer = check(request) if request.get("op") == "check" else run(request, stdin, stdout, sandboxes)
         stdout.write(encode(answer))
         stdout.flush()
 
