@@ -10,6 +10,7 @@ here.
 from __future__ import annotations
 
 import json
+import os
 import re
 import resource
 import sys
@@ -21,6 +22,9 @@ import quickjs
 from sblite.functions.protocol import encode, read_blocking
 
 ADDRESS_SPACE_LIMIT = 1024 * 1024 * 1024  # a backstop behind QuickJS' own memory limit
+# Below the server's priority: waking a worker should not preempt the event loop, which
+# serves every other request (and the worker's own host calls).
+WORKER_NICENESS = 5
 
 PRELUDE = r"""
 (function () {
@@ -248,6 +252,7 @@ def main() -> None:
     """Serve `run` requests until stdin closes."""
     try:
         resource.setrlimit(resource.RLIMIT_AS, (ADDRESS_SPACE_LIMIT, ADDRESS_SPACE_LIMIT))
+        os.nice(WORKER_NICENESS)
     except (ValueError, OSError):
         pass
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
