@@ -12,10 +12,9 @@ def utc_now() -> datetime:
 
 def format_time(moment: datetime) -> str:
     """RFC 3339 with trailing zero fractions trimmed, 'Z' for UTC (Go's RFC3339Nano)."""
-    moment = moment.astimezone(timezone.utc)
-    text = moment.strftime("%Y-%m-%dT%H:%M:%S")
-    if moment.microsecond:
-        text += ("." + f"{moment.microsecond:06d}").rstrip("0")
+    text = moment.astimezone(timezone.utc).replace(tzinfo=None).isoformat()
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
     return text + "Z"
 
 

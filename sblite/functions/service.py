@@ -13,6 +13,7 @@ from sblite.channels import validate_channel
 from sblite.errors import ApiError, BadRequest, Conflict, NotFound
 from sblite.functions.host import HostApi, RunContext
 from sblite.functions.pool import Outcome, WorkerPool
+from sblite.functions.recorder import RunRecorder
 from sblite.jsonutil import dumps_stored
 from sblite.model import Identity, Message
 from sblite.store import Duplicate, FunctionStore
@@ -67,6 +68,7 @@ class FunctionService:
         self._store = store
         self._pool = pool
         self._host = host
+        self._recorder = RunRecorder(store, limits.history)
         self.limits = limits
         self._clock = clock
         self._by_app: dict[str, dict[str, FunctionRecord]] = {}
@@ -254,7 +256,7 @@ class FunctionService:
         run = RunRecord(id=str(uuid.uuid4()), function_id=record.id, version=record.version, trigger=trigger,
                         message_id=message_id, started=format_time(started), completed=now_text(),
                         duration_ms=outcome.duration_ms, success=outcome.ok, output=output, error=outcome.error)
-        await self._store.record_run(record.app_id, run, self.limits.history, job_id if outcome.ok else None)
+        await self._recorder.record(record.app_id, run, job_id if outcome.ok else None)
         current = self._by_id.get(record.id)
         if current is not None:
             self._remember(replace(current, last_run=run.completed))

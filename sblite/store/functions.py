@@ -120,20 +120,24 @@ class FunctionStore:
 
     # --- runs
 
-    async def record_run(self, app_id: str, run: RunRecord, keep: int, job_id: str | None) -> None:
-        """Store a run (dropping all but the function's newest `keep`) and finish its job."""
+    async def record_runs(self, runs: list[tuple[str, RunRecord, str | None]], keep: int) -> None:
+        """Store runs `(app_id, run, finished job id)`, keep each function's newest `keep`, finish the jobs."""
+        rows = [(run.id, app_id, run.function_id, run.version, run.trigger, run.message_id, run.started,
+                 run.completed, run.duration_ms, int(run.success), dumps_stored(run.output), run.error)
+                for app_id, run, _ in runs]
+        last_run = {run.function_id: run.completed for _, run, _ in runs}
+        jobs = [(job_id,) for _, _, job_id in runs if job_id is not None]
+
         def write(conn: sqlite3.Connection) -> None:
-            conn.execute(
+            conn.executemany(
                 "INSERT INTO function_runs (id, app_id, function_id, version, trigger, message_id, started, "
-                "completed, duration_ms, success, output, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (run.id, app_id, run.function_id, run.version, run.trigger, run.message_id, run.started,
-                 run.completed, run.duration_ms, int(run.success), dumps_stored(run.output), run.error))
-            conn.execute(
-                "DELETE FROM function_runs WHERE function_id = ? AND seq <= (SELECT seq FROM function_runs "
-                "WHERE function_id = ? ORDER BY seq DESC LIMIT 1 OFFSET ?)", (run.function_id, run.function_id, keep))
-            conn.execute("UPDATE functions SET last_run = ? WHERE id = ?", (run.completed, run.function_id))
-            if job_id is not None:
-                conn.execute("DELETE FROM function_jobs WHERE id = ?", (job_id,))
+                "completed, duration_ms, success, output, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+            for function_id, completed in last_run.items():
+                conn.execute(
+                    "DELETE FROM function_runs WHERE function_id = ? AND seq <= (SELECT seq FROM function_runs "
+                    "WHERE function_id = ? ORDER BY seq DESC LIMIT 1 OFFSET ?)", (function_id, function_id, keep))
+                conn.execute("UPDATE functions SET last_run = ? WHERE id = ?", (completed, function_id))
+            conn.executemany("DELETE FROM function_jobs WHERE id = ?", jobs)
 
         await self._db.write(write)
 
