@@ -13,6 +13,7 @@ import json
 import os
 import re
 import resource
+import signal
 import sys
 import time
 from typing import Any, BinaryIO
@@ -250,6 +251,7 @@ def _describe(exc: Exception) -> str:
 
 def main() -> None:
     """Serve `run` requests until stdin closes."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the server, which stops its workers
     try:
         resource.setrlimit(resource.RLIMIT_AS, (ADDRESS_SPACE_LIMIT, ADDRESS_SPACE_LIMIT))
         os.nice(WORKER_NICENESS)
