@@ -70,7 +70,8 @@ def function_limits(config: Config) -> FunctionLimits:
 async def _functions(app: web.Application) -> AsyncIterator[None]:
     """The worker pool, the function service and the dispatcher of message-triggered runs."""
     config = app[CONFIG]
-    pool = WorkerPool(config.functions_workers or max(2, os.cpu_count() or 2))  # started on first use
+    # A worker waits while its host calls run, so more workers than cores keep the cores busy.
+    pool = WorkerPool(config.functions_workers or max(4, 2 * (os.cpu_count() or 2)))  # started on first use
     fetcher = Fetcher(allow_private=config.functions_fetch_allow_private)
     store = FunctionStore(app[DATABASE])
     host = HostApi(app[DOCUMENTS], app[BUS], store, fetcher, config.functions_max_io_bytes)
