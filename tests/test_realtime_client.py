@@ -7,70 +7,25 @@ every frame and prints `N passed, M failed` last.
 
 from __future__ import annotations
 
-import json
-import os
-import re
-import shutil
 import signal
-import subprocess
 from pathlib import Path
 
 import pytest
 
+from tests.node_runner import assert_suite_passed, run_script
 from tests.support import start_server
-from tests.test_real_client import NODE_DIR, node_client  # noqa: F401  (node_client is a fixture)
+from tests.test_real_client import node  # noqa: F401  (a fixture)
 
-SUITE = NODE_DIR / "realtime_suite.mjs"
-EVENTSOURCE_VERSION = "3.0.7"
+SUITE = "realtime_suite.mjs"
 SUITE_TIMEOUT = 120
 
 
-@pytest.fixture(scope="session")
-def realtime_node(node_client: str) -> str:  # noqa: F811
-    """Path of the node binary, once the `eventsource` polyfill is installed in tests/node too."""
-    installed = NODE_DIR / "node_modules" / "eventsource" / "package.json"
-    if not installed.exists():  # node_modules from before eventsource was a dependency
-        npm = shutil.which("npm")
-        if not npm:
-            pytest.fail("npm is required for the realtime client test")
-        proc = subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=NODE_DIR, capture_output=True,
-                              text=True, timeout=600)
-        if proc.returncode != 0:
-            pytest.fail(f"npm ci failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
-    version = json.loads(installed.read_text())["version"]
-    if version != EVENTSOURCE_VERSION:
-        pytest.fail(f"tests/node has eventsource {version}, expected {EVENTSOURCE_VERSION}; run npm ci there")
-    return node_client
-
-
 @pytest.mark.slow
-def test_real_js_client_realtime_against_sblite_serve(realtime_node: str, tmp_path: Path) -> None:
+def test_real_js_client_realtime_against_sblite_serve(node: str, tmp_path: Path) -> None:  # noqa: F811
     server = start_server(tmp_path)
     try:
-        try:
-            proc = subprocess.run(
-                [realtime_node, str(SUITE)],
-                cwd=NODE_DIR,
-                env={**os.environ, "SBLITE_URL": server.url},
-                capture_output=True,
-                text=True,
-                timeout=SUITE_TIMEOUT,
-            )
-            suite_code, suite_out = proc.returncode, proc.stdout + proc.stderr
-        except subprocess.TimeoutExpired as exc:
-            out = exc.stdout or b""
-            err = exc.stderr or b""
-            text = (out.decode(errors="replace") if isinstance(out, bytes) else out) + (
-                err.decode(errors="replace") if isinstance(err, bytes) else err
-            )
-            suite_code, suite_out = None, f"(timed out after {SUITE_TIMEOUT}s)\n{text}"
+        code, output = run_script(node, SUITE, server, SUITE_TIMEOUT)
     finally:
         stop_code = server.stop(signal.SIGTERM)
-    server_out = server.output()
-
-    assert suite_code == 0, (
-        f"realtime suite exited with {suite_code}\n--- suite output ---\n{suite_out}\n"
-        f"--- server output ---\n{server_out}"
-    )
-    assert re.search(r"^\d+ passed, 0 failed$", suite_out, re.MULTILINE), suite_out
-    assert stop_code == 0, f"sblite serve exited with {stop_code} on SIGTERM\n{server_out}"
+    assert_suite_passed(SUITE, code, output, server)
+    assert stop_code == 0, f"sblite serve exited with {stop_code} on SIGTERM\n{server.output()}"

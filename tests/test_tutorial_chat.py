@@ -22,10 +22,10 @@ from pathlib import Path
 import pytest
 
 from tests.support import DEV_PK, DEV_ROOT_TOKEN, ServerProcess, start_server
-from tests.test_real_client import NODE_DIR, node_client  # noqa: F401  (node_client is a fixture)
-from tests.test_realtime_client import realtime_node  # noqa: F401  (a fixture)
+from tests.node_runner import assert_suite_passed, run_script
+from tests.test_real_client import node  # noqa: F401  (a fixture)
 
-SCRIPT = NODE_DIR / "tutorial_chat.mjs"
+SCRIPT = "tutorial_chat.mjs"
 SCRIPT_TIMEOUT = 90
 CLI_TIMEOUT = 60
 
@@ -42,12 +42,6 @@ function handle(body) {
     } catch(ex) { log("error parsing data", ex); }
 }
 """
-
-
-def _text(value: str | bytes | None) -> str:
-    if value is None:
-        return ""
-    return value.decode(errors="replace") if isinstance(value, bytes) else value
 
 
 def sblite_cli(server: ServerProcess, cwd: Path, *args: str) -> subprocess.CompletedProcess:
@@ -67,18 +61,8 @@ def root_get(server: ServerProcess, path: str) -> tuple[int, object]:
         return response.status, json.loads(response.read())
 
 
-def run_node(node: str, server: ServerProcess) -> tuple[int | None, str]:
-    """Run the client side of the tutorial; (exit code or None on timeout, its output)."""
-    try:
-        proc = subprocess.run([node, str(SCRIPT)], cwd=NODE_DIR, env={**os.environ, "SBLITE_URL": server.url},
-                              capture_output=True, text=True, timeout=SCRIPT_TIMEOUT)
-        return proc.returncode, proc.stdout + proc.stderr
-    except subprocess.TimeoutExpired as exc:
-        return None, f"(timed out after {SCRIPT_TIMEOUT}s)\n{_text(exc.stdout)}{_text(exc.stderr)}"
-
-
 @pytest.mark.slow
-def test_live_chat_tutorial_end_to_end(realtime_node: str, tmp_path: Path) -> None:  # noqa: F811
+def test_live_chat_tutorial_end_to_end(node: str, tmp_path: Path) -> None:  # noqa: F811
     server = start_server(tmp_path)
     stopped = False
     try:
@@ -88,12 +72,10 @@ def test_live_chat_tutorial_end_to_end(realtime_node: str, tmp_path: Path) -> No
         assert added.returncode == 0, f"function add exited with {added.returncode}\n{added.stdout}{added.stderr}"
         assert added.stdout.strip() == "added new_msg (trigger chan_out, version 1)", added.stdout + added.stderr
 
-        code, out = run_node(realtime_node, server)
-        context = f"--- tutorial output ---\n{out}\n--- server output ---\n{server.output()}"
-        assert code == 0, f"tutorial_chat.mjs exited with {code}\n{context}"
-        assert re.search(r"^\d+ passed, 0 failed$", out, re.MULTILINE), context
+        code, out = run_script(node, SCRIPT, server, SCRIPT_TIMEOUT)
+        assert_suite_passed(SCRIPT, code, out, server)
         doc_line = re.search(r"^DOC (\{.*\})$", out, re.MULTILINE)
-        assert doc_line, context
+        assert doc_line, out
         doc = json.loads(doc_line.group(1))
         assert doc["text"] == "hello from the tutorial" and doc["sentOn"], doc
 

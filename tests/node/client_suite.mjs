@@ -8,43 +8,14 @@
 // against the same database. The last line printed is always `N passed, M failed`.
 
 import { Backend } from "@staticbackend/js";
+import { BASE_URL, check, results as tally, show, summary } from "./check.mjs";
 
 const PK = "dev_memory_pk";
 const ADMIN_EMAIL = "admin@dev.com";
 const ADMIN_PASSWORD = "devpw1234";
-const BASE_URL = process.env.SBLITE_URL;
 
-if (!BASE_URL || BASE_URL.length < 10) {
-  // The client treats a region shorter than 10 chars as a staticbackend.dev region name.
-  console.error("set SBLITE_URL to the server base URL, e.g. http://127.0.0.1:8099");
-  process.exit(2);
-}
 
 const sb = new Backend(PK, BASE_URL);
-
-// ---------------------------------------------------------------------------
-// Assertions: collect failures instead of stopping at the first one.
-
-let passed = 0;
-const failures = [];
-
-function show(value) {
-  if (value instanceof Error) return `${value.name}: ${value.message}`;
-  const text = JSON.stringify(value);
-  if (text === undefined) return String(value);
-  return text.length > 600 ? text.slice(0, 600) + "…" : text;
-}
-
-function check(condition, message, got) {
-  if (condition) {
-    passed++;
-    return true;
-  }
-  const detail = arguments.length > 2 ? `\n      got: ${show(got)}` : "";
-  failures.push(`${message}${detail}`);
-  console.log(`FAIL ${message}${detail}`);
-  return false;
-}
 
 function sameJSON(a, b) {
   return JSON.stringify(a) === JSON.stringify(b);
@@ -461,10 +432,10 @@ async function testPermissions(alice, bob, carol, admin) {
 // ---------------------------------------------------------------------------
 
 async function area(name, fn) {
-  const before = failures.length;
+  const before = tally.failures.length;
   try {
     const out = await fn();
-    console.log(`${failures.length === before ? "ok  " : "FAIL"} ${name}`);
+    console.log(`${tally.failures.length === before ? "ok  " : "FAIL"} ${name}`);
     return out;
   } catch (err) {
     check(false, `${name}: unexpected exception`, err && err.stack ? err.stack : err);
@@ -493,11 +464,11 @@ async function main() {
 
 const watchdog = setTimeout(() => {
   check(false, "suite did not finish within 100 s");
-  console.log(`${passed} passed, ${failures.length} failed`);
+  console.log(summary());
   process.exit(1);
 }, 100_000);
 
 await main();
 clearTimeout(watchdog);
-console.log(`${passed} passed, ${failures.length} failed`);
-process.exit(failures.length ? 1 : 0);
+console.log(summary());
+process.exit(tally.failures.length ? 1 : 0);

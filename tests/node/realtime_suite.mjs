@@ -11,45 +11,16 @@
 
 import { EventSource } from "eventsource";
 import { Backend } from "@staticbackend/js";
+import { BASE_URL, check, results, show, summary } from "./check.mjs";
 
 // The client calls `new EventSource(url)` and sets `onmessage` / `onerror`.
 globalThis.EventSource = EventSource;
 
 const PK = "dev_memory_pk";
 const ROOT_TOKEN = "safe-to-use-in-dev-root-token";
-const BASE_URL = process.env.SBLITE_URL;
 const WAIT_MS = 5000; // bound for frames that must arrive
 const SILENCE_MS = 500; // how long to watch for frames that must not arrive
 
-if (!BASE_URL || BASE_URL.length < 10) {
-  // The client treats a region shorter than 10 chars as a staticbackend.dev region name.
-  console.error("set SBLITE_URL to the server base URL, e.g. http://127.0.0.1:8099");
-  process.exit(2);
-}
-
-// ---------------------------------------------------------------------------
-// Assertions: collect failures instead of stopping at the first one.
-
-let passed = 0;
-const failures = [];
-
-function show(value) {
-  if (value instanceof Error) return `${value.name}: ${value.message}`;
-  const text = JSON.stringify(value);
-  if (text === undefined) return String(value);
-  return text.length > 800 ? text.slice(0, 800) + "…" : text;
-}
-
-function check(condition, message, got) {
-  if (condition) {
-    passed++;
-    return true;
-  }
-  const detail = arguments.length > 2 ? `\n      got: ${show(got)}` : "";
-  failures.push(`${message}${detail}`);
-  console.log(`FAIL ${message}${detail}`);
-  return false;
-}
 
 function eq(actual, expected, message) {
   return check(JSON.stringify(actual) === JSON.stringify(expected), `${message}: expected ${show(expected)}`, actual);
@@ -486,10 +457,10 @@ async function testBeforeAuth(users) {
 // ---------------------------------------------------------------------------
 
 async function area(name, fn) {
-  const before = failures.length;
+  const before = results.failures.length;
   try {
     const out = await fn();
-    console.log(`${failures.length === before ? "ok  " : "FAIL"} ${name}`);
+    console.log(`${results.failures.length === before ? "ok  " : "FAIL"} ${name}`);
     return out;
   } catch (err) {
     check(false, `${name}: unexpected exception`, err && err.stack ? err.stack : err);
@@ -527,7 +498,7 @@ async function main() {
 function finish(code) {
   alice.close();
   bob.close();
-  console.log(`${passed} passed, ${failures.length} failed`);
+  console.log(summary());
   process.exit(code);
 }
 
@@ -538,4 +509,4 @@ const watchdog = setTimeout(() => {
 
 await main();
 clearTimeout(watchdog);
-finish(failures.length ? 1 : 0);
+finish(results.failures.length ? 1 : 0);

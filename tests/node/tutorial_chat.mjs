@@ -12,12 +12,12 @@
 
 import { EventSource } from "eventsource";
 import { Backend } from "@staticbackend/js";
+import { BASE_URL, check, results, show, summary } from "./check.mjs";
 
 // The client calls `new EventSource(url)` and sets `onmessage` / `onerror`.
 globalThis.EventSource = EventSource;
 
 const PK = "dev_memory_pk";
-const BASE_URL = process.env.SBLITE_URL;
 const CHANNEL = "lobby";
 const COLLECTION = "msgs_774_";
 const TEXT = "hello from the tutorial";
@@ -25,33 +25,6 @@ const WAIT_MS = 5000; // bound for realtime frames
 const PERSIST_MS = 15000; // bound for the function to persist the message
 const POLL_MS = 100;
 
-if (!BASE_URL || BASE_URL.length < 10) {
-  // The client treats a region shorter than 10 chars as a staticbackend.dev region name.
-  console.error("set SBLITE_URL to the server base URL, e.g. http://127.0.0.1:8099");
-  process.exit(2);
-}
-
-let passed = 0;
-const failures = [];
-
-function show(value) {
-  if (value instanceof Error) return `${value.name}: ${value.message}`;
-  const text = JSON.stringify(value);
-  if (text === undefined) return String(value);
-  return text.length > 800 ? text.slice(0, 800) + "…" : text;
-}
-
-function check(condition, message, got) {
-  if (condition) {
-    passed++;
-    console.log(`ok   ${message}`);
-    return true;
-  }
-  const detail = arguments.length > 2 ? `\n      got: ${show(got)}` : "";
-  failures.push(`${message}${detail}`);
-  console.log(`FAIL ${message}${detail}`);
-  return false;
-}
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -146,7 +119,7 @@ async function main() {
 function finish(code) {
   if (sb.sseClient) sb.sseClient.close();
   if (persisted) console.log(`DOC ${JSON.stringify(persisted)}`);
-  console.log(`${passed} passed, ${failures.length} failed`);
+  console.log(summary());
   process.exit(code);
 }
 
@@ -161,4 +134,4 @@ try {
   check(false, "unexpected exception", err && err.stack ? err.stack : err);
 }
 clearTimeout(watchdog);
-finish(failures.length ? 1 : 0);
+finish(results.failures.length ? 1 : 0);

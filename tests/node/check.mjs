@@ -1,0 +1,35 @@
+// Shared by the Node suites: the server URL, and assertions that collect failures instead of
+// stopping at the first one. Every suite ends by printing `N passed, M failed`.
+
+export const BASE_URL = process.env.SBLITE_URL;
+
+if (!BASE_URL || BASE_URL.length < 10) {
+  // The client treats a region shorter than 10 chars as a staticbackend.dev region name.
+  console.error("set SBLITE_URL to the server base URL, e.g. http://127.0.0.1:8099");
+  process.exit(2);
+}
+
+export const results = { passed: 0, failures: [] };
+
+export function show(value) {
+  if (value instanceof Error) return `${value.name}: ${value.message}`;
+  const text = JSON.stringify(value);
+  if (text === undefined) return String(value);
+  return text.length > 800 ? text.slice(0, 800) + "…" : text;
+}
+
+export function check(condition, message, got, { quiet = true } = {}) {
+  if (condition) {
+    results.passed++;
+    if (!quiet) console.log(`ok   ${message}`);
+    return true;
+  }
+  const detail = got !== undefined || arguments.length > 2 ? `\n      got: ${show(got)}` : "";
+  results.failures.push(`${message}${detail}`);
+  console.log(`FAIL ${message}${detail}`);
+  return false;
+}
+
+export function summary() {
+  return `${results.passed} passed, ${results.failures.length} failed`;
+}
