@@ -1,7 +1,10 @@
 """The real `@staticbackend/js` 1.7.0 client, driven by Node, against a real `sblite serve`.
 
-The client is installed from the npm registry into tests/node (node_modules is git-ignored);
-tests/node/client_suite.mjs asserts every result and prints `N passed, M failed` last.
+The client is installed from the npm registry into tests/node (node_modules is git-ignored).
+Each suite asserts every result and prints `N passed, M failed` last:
+- client_suite.mjs: accounts, documents, queries, bulk operations, the permission matrix;
+- realtime_suite.mjs: two users of two accounts over Server-Sent Events (the client's
+  `connect`/`send`, with the `eventsource` npm package as Node's EventSource).
 """
 
 from __future__ import annotations
@@ -14,7 +17,6 @@ import pytest
 from tests.node_runner import assert_suite_passed, install_node_packages, run_script
 from tests.support import start_server
 
-SUITE = "client_suite.mjs"
 SUITE_TIMEOUT = 120
 
 
@@ -25,11 +27,12 @@ def node() -> str:
 
 
 @pytest.mark.slow
-def test_real_js_client_against_sblite_serve(node: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("suite", ["client_suite.mjs", "realtime_suite.mjs"])
+def test_real_js_client_against_sblite_serve(node: str, tmp_path: Path, suite: str) -> None:
     server = start_server(tmp_path)
     try:
-        code, output = run_script(node, SUITE, server, SUITE_TIMEOUT)
+        code, output = run_script(node, suite, server, SUITE_TIMEOUT)
     finally:
         stop_code = server.stop(signal.SIGTERM)
-    assert_suite_passed(SUITE, code, output, server)
+    assert_suite_passed(suite, code, output, server)
     assert stop_code == 0, f"sblite serve exited with {stop_code} on SIGTERM\n{server.output()}"
