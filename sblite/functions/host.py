@@ -167,7 +167,10 @@ def _paging(params: Any) -> Paging:
     page, size = params.get("page", 1), params.get("size", Paging().size)
     if not all(isinstance(v, int) and not isinstance(v, bool) for v in (page, size)):
         raise BadRequest("page and size must be whole numbers")
-    return Paging(page=page, size=size, descending=bool(params.get("desc")), sort=params.get("sort"))
+    sort = params.get("sort")
+    if sort is not None and not isinstance(sort, str):
+        raise BadRequest("sort must be a field name")
+    return Paging(page=page, size=size, descending=bool(params.get("desc")), sort=sort)
 
 
 def _text(value: Any, what: str) -> str:
