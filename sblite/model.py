@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
+
+# How deep in a chain of functions triggering functions the current code runs (0: not in a
+# function). Messages published meanwhile carry it, so a chain can be cut off.
+RUN_DEPTH: ContextVar[int] = ContextVar("sblite_run_depth", default=0)
 
 ROOT_ROLE = 100
 ACCOUNT_ADMIN_ROLE = 50

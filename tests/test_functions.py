@@ -9,6 +9,8 @@ import pytest
 from aiohttp import web
 
 from sblite.app import create_app
+from sblite.functions.host import MAX_DEPTH
+from sblite.http.keys import DISPATCHER
 from tests.conftest import Api, make_config
 from tests.function_helpers import (
     EVAL_SOURCE, add_function, eventually, evaluate, exec_fn, info, logged, logged_json, open_client,
@@ -885,3 +887,18 @@ async def test_a_chan_in_is_acknowledged_only_once_its_function_run_is_stored(ap
     finally:
         await client.close()
     await wait_runs(api, "slowpoke", 3)
+
+
+async def test_functions_triggering_each_other_are_cut_off(api):
+    # Each run creates a document in the collection whose events trigger it: an endless chain.
+    await add_function(api, "echo_chamber", 'function handle(c, t, doc) { create("loop", {n: doc.n + 1}); }',
+                       trigger="db-loop")
+    token = await api.register()
+    await api.call("POST", "/db/loop", token, json={"n": 0})
+    dispatcher = api.client.server.app[DISPATCHER]
+
+    async def stopped() -> bool:
+        return dispatcher.stats["dropped_too_deep"] == 1
+    await eventually(stopped, what="the chain to be cut off")
+    _, page = await api.call("GET", "/db/loop?size=100", token)
+    assert sorted(doc["n"] for doc in page["results"]) == list(range(MAX_DEPTH + 1))

@@ -14,7 +14,7 @@ from typing import Any, Awaitable, Callable
 from sblite.channels import is_db_channel, validate_channel
 from sblite.errors import ApiError, BadRequest
 from sblite.jsonutil import dumps, dumps_stored, loads
-from sblite.model import Identity, Message
+from sblite.model import RUN_DEPTH, Identity, Message
 from sblite.services.bus import EventBus
 from sblite.services.documents import DocumentService, Paging
 from sblite.store import FunctionStore
@@ -65,6 +65,7 @@ class HostApi:
         method = self._calls.get(name)
         if method is None:
             return {"ok": False, "content": f"unknown host function {name}"}
+        depth = RUN_DEPTH.set(context.depth + 1)  # what this call publishes is one step deeper
         try:
             args = loads(args_json)
             if not isinstance(args, list):
@@ -79,6 +80,8 @@ class HostApi:
         except Exception:
             log.exception("host function %s failed", name)
             return {"ok": False, "content": f"{name}: internal error"}
+        finally:
+            RUN_DEPTH.reset(depth)
 
     # --- database
 

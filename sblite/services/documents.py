@@ -9,7 +9,7 @@ from typing import Any
 from sblite import filters, ids
 from sblite.errors import BadRequest, ServerError
 from sblite.jsonutil import dumps
-from sblite.model import Identity, Message
+from sblite.model import RUN_DEPTH, Identity, Message
 from sblite.permissions import CollectionRules, Level, collection_rules
 from sblite.services.bus import EventBus
 from sblite.store import DocumentStore
@@ -171,8 +171,10 @@ class DocumentService:
     async def _publish(self, identity: Identity, rules: CollectionRules, kind: str, docs: list[dict]) -> None:
         """Announce committed changes; returns once the functions they trigger are queued."""
         pending = []
+        depth = RUN_DEPTH.get()
+        extra = {"depth": depth} if depth else {}
         for doc in docs:
             pending += self._bus.publish(Message(type=kind, channel=rules.channel, data=dumps(doc),
-                                                 app_id=identity.app_id, identity=identity))
+                                                 app_id=identity.app_id, identity=identity, extra=dict(extra)))
         if pending:
             await asyncio.gather(*pending)
