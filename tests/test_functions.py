@@ -902,3 +902,13 @@ async def test_functions_triggering_each_other_are_cut_off(api):
     await eventually(stopped, what="the chain to be cut off")
     _, page = await api.call("GET", "/db/loop?size=100", token)
     assert sorted(doc["n"] for doc in page["results"]) == list(range(MAX_DEPTH + 1))
+
+
+async def test_metrics_count_function_runs(api):
+    await add_function(api, "counted", "function handle(b) { return 1; }", trigger="tick")
+    await api.root("POST", "/publish-message", json={"channel": "c", "type": "tick", "data": "x"})
+    await wait_runs(api, "counted", 1)
+    resp = await api.client.get("/metrics", headers={"Authorization": "Bearer safe-to-use-in-dev-root-token"})
+    text = await resp.text()
+    assert 'sblite_function_runs_total{event="succeeded"} 1' in text
+    assert "sblite_function_workers " in text and "sblite_function_workers 0" not in text

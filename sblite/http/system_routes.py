@@ -7,7 +7,7 @@ import logging
 from aiohttp import web
 
 from sblite.errors import Forbidden, ServerError
-from sblite.http.keys import ACCOUNTS, BUS, CHANNELS, CONFIG, DATABASE, HUB
+from sblite.http.keys import ACCOUNTS, BUS, CHANNELS, CONFIG, DATABASE, DISPATCHER, FUNCTIONS, HUB
 from sblite.http.request import request_root
 from sblite.http.responses import json_response
 from sblite.services.accounts import Credentials, normalize_email
@@ -53,6 +53,16 @@ async def metrics(request: web.Request) -> web.Response:
         "# HELP sblite_channel_history_failures_total Channel history writes that failed.",
         "# TYPE sblite_channel_history_failures_total counter",
         f"sblite_channel_history_failures_total {request.app[CHANNELS].history_failures}",
+        "# HELP sblite_function_runs_total Message-triggered function runs: queued, succeeded, retried, parked, dropped.",
+        "# TYPE sblite_function_runs_total counter",
+        *(f'sblite_function_runs_total{{event="{name}"}} {value}'
+          for name, value in sorted(request.app[DISPATCHER].stats.items())),
+        "# HELP sblite_function_workers Live function worker processes.",
+        "# TYPE sblite_function_workers gauge",
+        f"sblite_function_workers {len(request.app[FUNCTIONS].pool.pids())}",
+        "# HELP sblite_function_workers_replaced_total Workers killed (deadline) or lost (crash) and replaced.",
+        "# TYPE sblite_function_workers_replaced_total counter",
+        f"sblite_function_workers_replaced_total {request.app[FUNCTIONS].pool.replaced}",
     ]
     return web.Response(text="\n".join(lines) + "\n", content_type="text/plain", charset="utf-8",
                         headers={"X-Content-Type-Options": "nosniff"})
