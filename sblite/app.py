@@ -85,6 +85,7 @@ async def _functions(app: web.Application) -> AsyncIterator[None]:
         yield
     finally:
         await dispatcher.close()
+        await functions.flush()
         await pool.close()
         await fetcher.close()
 

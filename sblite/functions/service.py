@@ -88,6 +88,10 @@ class FunctionService:
         self._by_app.get(record.app_id, {}).pop(record.name, None)
         self._by_id.pop(record.id, None)
 
+    async def flush(self) -> None:
+        """Write every pending run record (before reading history, and at shutdown)."""
+        await self._recorder.flush()
+
     @property
     def pool(self) -> WorkerPool:
         """The worker pool (for metrics and tests)."""
@@ -169,12 +173,14 @@ class FunctionService:
     async def info(self, root: Identity, name: str) -> dict[str, Any]:
         """One function with its recent runs, newest first."""
         record = self.named(root.app_id, name)
+        await self._recorder.flush()
         runs = await self._store.runs(record.id, self.limits.history)
         return {**self.describe(record), "history": [run_json(run) for run in runs]}
 
     async def runs(self, root: Identity, name: str | None, failed_only: bool, limit: int = 100) -> list[dict]:
         """The app's recent runs, optionally of one function and only failures."""
         function_id = self.named(root.app_id, name).id if name else None
+        await self._recorder.flush()
         runs = await self._store.app_runs(root.app_id, function_id, failed_only, limit)
         names = {r.id: r.name for r in self._by_app.get(root.app_id, {}).values()}
         return [{**run_json(run), "name": names.get(run.function_id, "")} for run in runs]
@@ -182,6 +188,7 @@ class FunctionService:
     async def jobs(self, root: Identity, status: str, limit: int = 100) -> list[dict[str, Any]]:
         """The app's message-triggered runs that wait (queued) or were given up (parked)."""
         names = {r.id: r.name for r in self._by_app.get(root.app_id, {}).values()}
+        await self._recorder.flush()
         return [{"id": job.id, "function": names.get(job.function_id, ""), "status": job.status,
                  "attempts": job.attempts, "lastError": job.last_error,
                  "message": {k: job.message.get(k) for k in ("sid", "type", "channel", "data")}}
@@ -256,7 +263,7 @@ class FunctionService:
         run = RunRecord(id=str(uuid.uuid4()), function_id=record.id, version=record.version, trigger=trigger,
                         message_id=message_id, started=format_time(started), completed=now_text(),
                         duration_ms=outcome.duration_ms, success=outcome.ok, output=output, error=outcome.error)
-        await self._recorder.record(record.app_id, run, job_id if outcome.ok else None)
+        self._recorder.record(record.app_id, run, job_id if outcome.ok else None)
         current = self._by_id.get(record.id)
         if current is not None:
             self._remember(replace(current, last_run=run.completed))
