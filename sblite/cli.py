@@ -9,12 +9,14 @@ import logging
 import os
 import signal
 import sys
+from pathlib import Path
 
 from aiohttp import web
 
 from sblite import __version__, manage
 from sblite.app import create_app
 from sblite.config import Config, ConfigError, load_config
+from sblite.store import Database
 
 log = logging.getLogger("sblite")
 
@@ -30,8 +32,33 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--db", help="SQLite database file (default ./sblite.db)")
     serve.add_argument("--config", help="TOML config file (see config.example.toml)")
     serve.add_argument("--prod", action="store_true", default=None, help="production mode")
+    backup = commands.add_parser("backup", help="copy the database to a file, safely while the server runs")
+    backup.add_argument("target", help="the file to write (must not exist)")
+    backup.add_argument("--db", help="the database file (default ./sblite.db, or SBLITE_DB)")
+    backup.set_defaults(handler=run_backup)
     manage.register(commands)
     return parser
+
+
+def run_backup(args: argparse.Namespace) -> None:
+    """Copy the database with SQLite's online backup API."""
+    source = Path(args.db or os.environ.get("SBLITE_DB") or "./sblite.db")
+    target = Path(args.target)
+    if not source.exists():
+        raise manage.CommandError(f"no database at {source}")
+    if target.exists():
+        raise manage.CommandError(f"{target} exists already: choose a new file")
+
+    async def copy() -> None:
+        database = Database(source, read_connections=1)
+        await database.open()
+        try:
+            await database.backup_to(target)
+        finally:
+            await database.close()
+
+    asyncio.run(copy())
+    print(f"backed up {source} to {target}")
 
 
 def is_loopback(host: str) -> bool:

@@ -131,8 +131,21 @@ def secret_delete(args: argparse.Namespace) -> None:
     print(f"deleted {args.name}")
 
 
+def publish(args: argparse.Namespace) -> None:
+    """Send a message to a channel's members (and to functions) as root."""
+    call(args, "POST", "/publish-message", {"channel": args.channel, "type": args.type, "data": args.data or ""})
+    print(f"published {args.type} on {args.channel}")
+
+
 def register(commands: argparse._SubParsersAction) -> None:
-    """Add the `function` and `secret` command groups."""
+    """Add the `function`, `secret` and `publish` commands."""
+    sub = commands.add_parser("publish", help="send a message to a channel as root")
+    sub.add_argument("--channel", required=True)
+    sub.add_argument("--type", required=True, help="the message type, e.g. event")
+    sub.add_argument("--data", help="the message data (a string; JSON by convention)")
+    add_connection_options(sub)
+    sub.set_defaults(handler=publish)
+
     function = commands.add_parser("function", help="manage server-side functions").add_subparsers(
         dest="action", required=True)
     for name, handler, help_text in (("add", function_add, "add a function"),

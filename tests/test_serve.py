@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
 import subprocess
@@ -139,3 +140,28 @@ def test_sigterm_closes_websockets_with_1001_and_ends_streams(tmp_path):
         assert server.proc.wait(timeout=15) == 0
     finally:
         server.stop(signal.SIGKILL)
+
+
+def test_cli_publish_and_backup_while_serving(tmp_path):
+    import sqlite3
+
+    server = start_server(tmp_path)
+    env = {**os.environ, "SBLITE_URL": server.url}
+    try:
+        status, token = http(server.url + "/register", "POST", {"email": "b@example.com", "password": "pw-123456"})
+        http(server.url + "/db/notes", "POST", {"text": "backed up"}, json.loads(token))
+        published = subprocess.run([sys.executable, "-m", "sblite", "publish", "--channel", "news", "--type",
+                                    "event", "--data", "{}"], env=env, capture_output=True, text=True, timeout=30)
+        assert published.returncode == 0 and "published event on news" in published.stdout, published.stderr
+        target = tmp_path / "copy.db"
+        backup = subprocess.run([sys.executable, "-m", "sblite", "backup", str(target), "--db",
+                                 str(tmp_path / "sblite.db")], capture_output=True, text=True, timeout=30)
+        assert backup.returncode == 0, backup.stderr
+        again = subprocess.run([sys.executable, "-m", "sblite", "backup", str(target), "--db",
+                                str(tmp_path / "sblite.db")], capture_output=True, text=True, timeout=30)
+        assert again.returncode != 0 and "exists already" in again.stderr
+        copy = sqlite3.connect(target)
+        assert copy.execute("SELECT json_extract(data, '$.text') FROM documents").fetchall() == [("backed up",)]
+        copy.close()
+    finally:
+        assert server.stop() == 0
