@@ -138,7 +138,7 @@ def _compile_clause(clause: Clause) -> tuple[str, list[Any]]:
         negate = "NOT " if op == "!in" else ""
         return (
             f"{negate}EXISTS (SELECT 1 FROM json_each(data, ?) AS f, json_each(?) AS v WHERE {_IN_MATCH})",
-            [path, _encode_list(value)],
+            [path, dumps_stored(value)],
         )
     if value is None:
         return ("json_type(data, ?) IS NULL OR json_type(data, ?) = 'null'", [path, path]) if op == "==" \
@@ -161,16 +161,12 @@ def _compile_column(column: str, clause: Clause) -> tuple[str, list[Any]]:
     op, value = clause.op, clause.value
     if op in ("in", "!in"):
         negate = "NOT " if op == "!in" else ""
-        return f"{column} {negate}IN (SELECT value FROM json_each(?) WHERE type = 'text')", [_encode_list(value)]
+        return f"{column} {negate}IN (SELECT value FROM json_each(?) WHERE type = 'text')", [dumps_stored(value)]
     if not isinstance(value, str):
         # System fields are strings: a non-string matches nothing, and != matches everything.
         return ("1", []) if op == "!=" else ("0", [])
     sql_op = "=" if op == "==" else op
     return f"{column} {sql_op} ?", [value]
-
-
-def _encode_list(values: list[Scalar]) -> str:
-    return dumps_stored(values)
 
 
 def order_by(sort: str | None, descending: bool) -> tuple[str, list[Any]]:

@@ -33,3 +33,14 @@ export function check(condition, message, got, { quiet = true } = {}) {
 export function summary() {
   return `${results.passed} passed, ${results.failures.length} failed`;
 }
+
+function randomLetters(n) {
+  const alphabet = "abcdefghijklmnopqrstuvwxyz";
+  let out = "";
+  for (let i = 0; i < n; i++) out += alphabet[Math.floor(Math.random() * alphabet.length)];
+  return out;
+}
+
+// A per-run tag for names, so a suite can run again on the same database. Letters only:
+// digits could look like a `_NNN_` permission suffix.
+export const TAG = randomLetters(8);

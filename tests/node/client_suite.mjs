@@ -8,7 +8,7 @@
 // against the same database. The last line printed is always `N passed, M failed`.
 
 import { Backend } from "@staticbackend/js";
-import { BASE_URL, check, results as tally, show, summary } from "./check.mjs";
+import { BASE_URL, check, TAG, results as tally, show, summary } from "./check.mjs";
 
 const PK = "dev_memory_pk";
 const ADMIN_EMAIL = "admin@dev.com";
@@ -63,14 +63,7 @@ function pluck(docs, field) {
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
-function randomLetters(n) {
-  const alphabet = "abcdefghijklmnopqrstuvwxyz";
-  let out = "";
-  for (let i = 0; i < n; i++) out += alphabet[Math.floor(Math.random() * alphabet.length)];
-  return out;
-}
 
-const TAG = randomLetters(8); // letters only: digits could look like a `_NNN_` permission suffix
 const col = (name) => `${name}_${TAG}`;
 
 // ---------------------------------------------------------------------------

@@ -11,7 +11,7 @@
 
 import { EventSource } from "eventsource";
 import { Backend } from "@staticbackend/js";
-import { BASE_URL, check, results, show, summary } from "./check.mjs";
+import { BASE_URL, check, TAG, results, show, summary } from "./check.mjs";
 
 // The client calls `new EventSource(url)` and sets `onmessage` / `onerror`.
 globalThis.EventSource = EventSource;
@@ -47,14 +47,7 @@ function parseJSON(text) {
   }
 }
 
-function randomLetters(n) {
-  const alphabet = "abcdefghijklmnopqrstuvwxyz";
-  let out = "";
-  for (let i = 0; i < n; i++) out += alphabet[Math.floor(Math.random() * alphabet.length)];
-  return out;
-}
 
-const TAG = randomLetters(8); // letters only: digits could look like a `_NNN_` permission suffix
 const PAYLOAD_KEYS = ["sid", "type", "data", "channel", "token", "auth", "base"];
 
 // ---------------------------------------------------------------------------
