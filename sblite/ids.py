@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import os
 import secrets
-import uuid
 
 # StaticBackend's alphabet for generated names: no 0, 1, 8, l, o, I, O.
 PK_ALPHABET = "abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ2345679"
 
 
 def new_id() -> str:
-    """A lowercase hyphenated UUID, as StaticBackend returns for documents and users."""
-    return str(uuid.uuid4())
+    """A random (version 4) lowercase hyphenated UUID, as StaticBackend returns for documents and users."""
+    digits = os.urandom(16).hex()  # uuid.uuid4() builds the same text about twice as slowly
+    variant = "89ab"[int(digits[16], 16) & 3]
+    return f"{digits[:8]}-{digits[8:12]}-4{digits[13:16]}-{variant}{digits[17:20]}-{digits[20:]}"
 
 
 def new_public_key() -> str:

@@ -12,7 +12,11 @@ _encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan
 
 def dumps(value: Any) -> str:
     """Encode compactly, escaping <, > and & like Go's encoding/json."""
-    text = _encoder.encode(value)
+    return escape_html(_encoder.encode(value))
+
+
+def escape_html(text: str) -> str:
+    """JSON text with <, > and & escaped like Go's encoding/json (they occur only inside strings)."""
     if "<" in text or ">" in text or "&" in text:
         text = text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
     return text
@@ -28,15 +32,6 @@ _SURROGATE_ESCAPE_BYTES = re.compile(rb"\\u[dD][89a-fA-F]")
 _SURROGATE_TEXT = re.compile(r"\\u[dD][89a-fA-F]|[\ud800-\udfff]")
 
 
-def loads(text: str | bytes) -> Any:
-    """Decode JSON; ValueError for NaN, infinities, out-of-range numbers and lone surrogates."""
-    value = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
-    pattern = _SURROGATE_ESCAPE_BYTES if isinstance(text, bytes) else _SURROGATE_TEXT
-    if pattern.search(text):
-        _check_text(value)
-    return value
-
-
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"invalid JSON value {name}")
 
@@ -45,6 +40,26 @@ def _finite_float(text: str) -> float:
     value = float(text)
     if not math.isfinite(value):
         raise ValueError(f"number out of range: {text}")
+    return value
+
+
+# One decoder for every call: json.loads with hooks would build a new one each time.
+_decoder = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_finite_float)
+
+
+def loads(text: str | bytes) -> Any:
+    """Decode JSON; ValueError for NaN, infinities, out-of-range numbers and lone surrogates."""
+    if isinstance(text, bytes):
+        pattern = _SURROGATE_ESCAPE_BYTES
+        decoded = text.decode(json.detect_encoding(text))  # strict: no encoded lone surrogates
+    else:
+        pattern = _SURROGATE_TEXT
+        if text.startswith("\ufeff"):
+            raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", text, 0)
+        decoded = text
+    value = _decoder.decode(decoded)
+    if pattern.search(text):
+        _check_text(value)
     return value
 
 

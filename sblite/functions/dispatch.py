@@ -11,10 +11,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import uuid
 from collections import Counter
 from typing import Any, Callable
 
+from sblite import ids
 from sblite.functions.host import MAX_DEPTH, RunContext
 from sblite.functions.service import FunctionService
 from sblite.model import Identity, Message
@@ -76,7 +76,7 @@ class Dispatcher:
                         len(matches), message.type, message.channel, MAX_DEPTH)
             return None
         payload, identity = _message_json(message), _identity_json(message.identity)
-        jobs = [Job(id=str(uuid.uuid4()), app_id=message.app_id, function_id=record.id, message=payload,
+        jobs = [Job(id=ids.new_id(), app_id=message.app_id, function_id=record.id, message=payload,
                     identity=identity, attempts=0, next_at=self._clock(), status="queued", last_error=None)
                 for record in matches]
         queued = asyncio.ensure_future(self._enqueue(jobs))

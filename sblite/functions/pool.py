@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Awaitable, Callable
 
-from sblite.functions.protocol import HEADER, MAX_MESSAGE, encode
+from sblite.functions.protocol import HEADER, Frame, decode, encode, frame_size
 
 log = logging.getLogger(__name__)
 PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
@@ -32,16 +32,32 @@ class WorkerDied(RuntimeError):
     """The worker process ended in the middle of an invocation."""
 
 
+@dataclass(frozen=True)
+class Request:
+    """One invocation for a worker: `run` a function version, or `check` a source."""
+
+    op: str
+    source: str
+    limits: dict[str, int]
+    key: str = ""
+    spec: str = ""  # the run's input, JSON
+
+
 @dataclass
 class Outcome:
     """What one invocation produced."""
 
     ok: bool
-    value: Any = None
+    value_json: str = "null"
     error: str | None = None
     logs: list[str] = field(default_factory=list)
     timed_out: bool = False
     duration_ms: float = 0.0
+
+    @property
+    def value(self) -> Any:
+        """The handler's return value."""
+        return json.loads(self.value_json)
 
 
 class Worker:
@@ -50,6 +66,7 @@ class Worker:
     def __init__(self, process: asyncio.subprocess.Process) -> None:
         self.process = process
         self.busy = False
+        self._limits_sent: dict[str, int] | None = None
 
     @classmethod
     async def start(cls) -> "Worker":
@@ -61,31 +78,36 @@ class Worker:
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, env=env, cwd="/")
         return cls(process)
 
-    async def invoke(self, request: dict[str, Any], host: HostHandler, logs: list[str]) -> dict[str, Any]:
+    async def invoke(self, request: Request, host: HostHandler, logs: list[str]) -> Frame:
         """Send a request and serve its host calls until it is answered; log lines go to `logs`."""
-        self._write(request)
+        head: dict[str, Any] = {"op": request.op}
+        if request.key:
+            head["key"] = request.key
+        if request.limits != self._limits_sent:  # the worker keeps the last limits it was sent
+            head["limits"] = self._limits_sent = request.limits
+        self._write(head, request.spec if request.op == "run" else request.source)
         while True:
-            message = await self._read()
-            if message["op"] == "call":
-                logs.extend(message.get("logs", ()))
-                value = await host(message["name"], message["args"])
-                self._write({"op": "result", "value": value})
+            head, payload = await self._read()
+            logs.extend(head.get("logs", ()))
+            op = head["op"]
+            if op == "call":
+                self._write({"op": "result"}, await host(head["name"], payload.decode()))
+            elif op == "need_source":
+                self._write({"op": "source"}, request.source)
             else:
-                logs.extend(message.get("logs", ()))
-                return message
+                return head, payload
 
-    def _write(self, message: dict[str, Any]) -> None:
+    def _write(self, head: dict[str, Any], payload: str | bytes = b"") -> None:
         assert self.process.stdin is not None
-        self.process.stdin.write(encode(message))
+        self.process.stdin.write(encode(head, payload))
 
-    async def _read(self) -> dict[str, Any]:
+    async def _read(self) -> Frame:
         assert self.process.stdout is not None
         try:
-            header = await self.process.stdout.readexactly(HEADER.size)
-            (size,) = HEADER.unpack(header)
-            if size > MAX_MESSAGE:
-                raise WorkerDied("the worker sent an oversized message")
-            return json.loads(await self.process.stdout.readexactly(size))
+            left, head_size = frame_size(await self.process.stdout.readexactly(HEADER.size))
+            return decode(await self.process.stdout.readexactly(left), head_size)
+        except ValueError as exc:
+            raise WorkerDied(f"the worker sent a bad message: {exc}") from None
         except asyncio.IncompleteReadError:
             raise WorkerDied("the worker process ended") from None
 
@@ -152,12 +174,12 @@ class WorkerPool:
 
     async def check(self, source: str, limits: dict[str, int], timeout: float) -> str | None:
         """The syntax error in `source`, or None; compiled in a worker, never run."""
-        outcome = await self.run({"op": "check", "source": source, "limits": limits}, _no_host, timeout)
+        outcome = await self.run(Request("check", source, limits), _no_host, timeout)
         if not outcome.ok:
             return f"its top-level code did not finish: {outcome.error}"
         return outcome.value
 
-    async def run(self, request: dict[str, Any], host: HostHandler, timeout: float) -> Outcome:
+    async def run(self, request: Request, host: HostHandler, timeout: float) -> Outcome:
         """Run one invocation within `timeout` seconds of wall time."""
         await self.start()
         worker = await self._idle.get()
@@ -170,15 +192,14 @@ class WorkerPool:
         healthy = False
         try:
             async with asyncio.timeout(timeout):
-                done = await worker.invoke(request, host, logs)
+                done, value = await worker.invoke(request, host, logs)
             healthy = True
-            if done["op"] == "checked":
-                return Outcome(ok=True, value=done["error"])
-            value = json.loads(done["value"]) if done["ok"] else None
+            if done["op"] == "checked":  # its value: the syntax error, or null
+                return Outcome(ok=True, value_json=json.dumps(done["error"]))
             if done.get("dropped_logs"):
                 logs.append(f"({done['dropped_logs']} more log lines dropped: the limit is reached)")
-            return Outcome(ok=done["ok"], value=value, error=done.get("error"), logs=logs,
-                           duration_ms=(loop.time() - started) * 1000)
+            return Outcome(ok=done["ok"], value_json=value.decode() if done["ok"] else "null",
+                           error=done.get("error"), logs=logs, duration_ms=(loop.time() - started) * 1000)
         except TimeoutError:
             return Outcome(ok=False, error=f"timeout: the function ran for more than {timeout:g} s and was stopped",
                            logs=logs, timed_out=True, duration_ms=(loop.time() - started) * 1000)

@@ -3,22 +3,21 @@
 from __future__ import annotations
 
 import re
-import time
-import uuid
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Callable
+from typing import Any
 
+from sblite import ids
 from sblite.channels import validate_channel
 from sblite.errors import ApiError, BadRequest, Conflict, NotFound
 from sblite.functions.host import HostApi, RunContext
-from sblite.functions.pool import Outcome, WorkerPool
+from sblite.functions.pool import Outcome, Request, WorkerPool
 from sblite.functions.recorder import RunRecorder
 from sblite.jsonutil import dumps_stored
 from sblite.model import Identity, Message
 from sblite.store import Duplicate, FunctionStore
 from sblite.store.functions import FunctionRecord, RunRecord
-from sblite.timeutil import format_time, now_text, utc_now
+from sblite.timeutil import now_text
 
 _NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 MAX_SOURCE_BYTES = 1024 * 1024
@@ -63,17 +62,17 @@ def run_json(run: RunRecord) -> dict[str, Any]:
 class FunctionService:
     """Stores functions, runs them in the worker pool, and records every run."""
 
-    def __init__(self, store: FunctionStore, pool: WorkerPool, host: HostApi, limits: FunctionLimits,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, store: FunctionStore, pool: WorkerPool, host: HostApi, limits: FunctionLimits) -> None:
         self._store = store
         self._pool = pool
         self._host = host
         self._recorder = RunRecorder(store, limits.history)
         self.limits = limits
-        self._clock = clock
+        self._worker_limits = limits.for_worker()
         self._by_app: dict[str, dict[str, FunctionRecord]] = {}
         self._by_id: dict[str, FunctionRecord] = {}
         self._secrets: dict[str, dict[str, str]] = {}
+        self._last_runs: dict[str, str] = {}  # function id -> when its latest run ended
 
     async def load(self) -> None:
         """Read every function into memory."""
@@ -87,6 +86,7 @@ class FunctionService:
     def _forget(self, record: FunctionRecord) -> None:
         self._by_app.get(record.app_id, {}).pop(record.name, None)
         self._by_id.pop(record.id, None)
+        self._last_runs.pop(record.id, None)
 
     async def flush(self) -> None:
         """Write every pending run record (before reading history, and at shutdown)."""
@@ -127,7 +127,7 @@ class FunctionService:
         name, trigger, code = validate_name(body.get("name")), _trigger(body.get("trigger")), _code(body.get("code"))
         await self._check(code)
         now = now_text()
-        record = FunctionRecord(id=str(uuid.uuid4()), app_id=root.app_id, name=name, trigger=trigger, code=code,
+        record = FunctionRecord(id=ids.new_id(), app_id=root.app_id, name=name, trigger=trigger, code=code,
                                 version=1, created=now, updated=now, last_run=None)
         try:
             await self._store.insert(record)
@@ -198,10 +198,11 @@ class FunctionService:
         """A function as the API shows it (StaticBackend's ExecData)."""
         return {"id": record.id, "accountId": "", "name": record.name, "trigger": record.trigger,
                 "code": record.code, "version": record.version, "lastUpdated": record.updated,
-                "lastRun": record.last_run or "0001-01-01T00:00:00Z", "history": None}
+                "lastRun": self._last_runs.get(record.id) or record.last_run or "0001-01-01T00:00:00Z",
+                "history": None}
 
     async def _check(self, code: str) -> None:
-        error = await self._pool.check(code, self.limits.for_worker(), self.limits.timeout_seconds)
+        error = await self._pool.check(code, self._worker_limits, self.limits.timeout_seconds)
         if error:
             raise BadRequest(f"the function does not compile: {error}")
 
@@ -237,36 +238,34 @@ class FunctionService:
 
     # --- running
 
-    async def call_web(self, identity: Identity, name: str, body: Any, query: dict, headers: dict) -> Any:
-        """Run a function for an HTTP caller; its return value, or ApiError(500) with its error."""
+    async def call_web(self, identity: Identity, name: str, body: Any, query: dict, headers: dict) -> str:
+        """Run a function for an HTTP caller; its return value's JSON, or ApiError(500) with its error."""
         record = self.named(identity.app_id, name)
         spec = {"kind": "web", "body": body, "query": query, "headers": headers}
         outcome = await self.run(record, spec, RunContext(identity.app_id, identity, record.id), WEB, None)
         if not outcome.ok:
             raise ApiError(f"error executing your function: {outcome.error}", status=500)
-        return outcome.value
+        return outcome.value_json
 
     async def run(self, record: FunctionRecord, spec: dict[str, Any], context: RunContext, trigger: str,
                   message_id: str | None, job_id: str | None = None) -> Outcome:
         """Run a function once and record the run (and finish its job when it succeeded)."""
         spec = {**spec, "env": await self._env(record.app_id)}
-        request = {"op": "run", "key": f"{record.id}:{record.version}", "source": record.code,
-                   "spec": dumps_stored(spec), "limits": self.limits.for_worker()}
-        started = utc_now()
-        if len(request["spec"]) > self.limits.io_bytes:
+        request = Request("run", record.code, self._worker_limits, key=f"{record.id}:{record.version}",
+                          spec=dumps_stored(spec))
+        started = now_text()
+        if len(request.spec) > self.limits.io_bytes:
             outcome = Outcome(ok=False, error=f"the input is larger than {self.limits.io_bytes} bytes")
         else:
             outcome = await self._pool.run(request, self._host.handler(context), self.limits.timeout_seconds)
         output = ["Function started", *outcome.logs, "Function completed"]
         if outcome.error:
             output.append(outcome.error)
-        run = RunRecord(id=str(uuid.uuid4()), function_id=record.id, version=record.version, trigger=trigger,
-                        message_id=message_id, started=format_time(started), completed=now_text(),
+        run = RunRecord(id=ids.new_id(), function_id=record.id, version=record.version, trigger=trigger,
+                        message_id=message_id, started=started, completed=now_text(),
                         duration_ms=outcome.duration_ms, success=outcome.ok, output=output, error=outcome.error)
         self._recorder.record(record.app_id, run, job_id if outcome.ok else None)
-        current = self._by_id.get(record.id)
-        if current is not None:
-            self._remember(replace(current, last_run=run.completed))
+        self._last_runs[record.id] = run.completed
         return outcome
 
 

@@ -121,12 +121,12 @@ class Invocation:
                 return _failure(f"host call limit reached ({self.limits['host_calls']} per run)")
             if not isinstance(args, str) or len(args) > self.limits["io_bytes"]:
                 return _failure(f"arguments too large (limit {self.limits['io_bytes']} bytes)")
-            self._stdout.write(encode({"op": "call", "name": str(name), "args": args, "logs": self._take_logs()}))
+            self._stdout.write(encode({"op": "call", "name": str(name), "logs": self._take_logs()}, args))
             self._stdout.flush()
             reply = read_blocking(self._stdin)
-            if reply is None or reply.get("op") != "result":
+            if reply is None or reply[0].get("op") != "result":
                 return _failure("the server did not answer")
-            return reply["value"]
+            return reply[1].decode()
         except Exception as exc:  # noqa: BLE001 - must not reach QuickJS
             return _failure(f"host call failed: {exc}")
 
@@ -169,11 +169,23 @@ class Sandbox:
 
 
 class Sandboxes:
-    """The sandboxes of the most recently run function versions."""
+    """The sandboxes and sources of the most recently run function versions."""
 
-    def __init__(self, size: int = 16) -> None:
+    def __init__(self, size: int = 16, sources: int = 64) -> None:
         self._size = size
         self._by_key: dict[str, Sandbox] = {}
+        self._sources_size = sources
+        self._sources: dict[str, str] = {}
+
+    def source(self, key: str) -> str | None:
+        """The source of a function version, if the server sent it already."""
+        return self._sources.get(key)
+
+    def keep_source(self, key: str, source: str) -> None:
+        """Remember a function version's source (the server sends it only when asked)."""
+        self._sources[key] = source
+        while len(self._sources) > self._sources_size:
+            self._sources.pop(next(iter(self._sources)))
 
     def take(self, key: str) -> Sandbox:
         """The sandbox of a function version (made if needed); it is given back with `give`."""
@@ -187,46 +199,46 @@ class Sandboxes:
             self._by_key.pop(next(iter(self._by_key)))
 
 
-def run(request: dict[str, Any], stdin: BinaryIO, stdout: BinaryIO, sandboxes: Sandboxes) -> dict[str, Any]:
-    """Call `handle` for one run request; the outcome as a `done` message."""
-    limits = request["limits"]
+def run(key: str, source: str, spec: str, limits: dict[str, int], stdin: BinaryIO, stdout: BinaryIO,
+        sandboxes: Sandboxes) -> tuple[dict[str, Any], str]:
+    """Call `handle` for one run; the outcome as a `done` message and the result's JSON."""
     invocation = Invocation(limits, stdin, stdout)
     started = time.monotonic()
-    key = request.get("key") or request["source"]
-    outcome: dict[str, Any] = {"op": "done", "ok": True, "value": "null", "error": None}
+    outcome: dict[str, Any] = {"op": "done", "ok": True, "error": None}
+    value = "null"
     try:
         sandbox = sandboxes.take(key)
-        value = sandbox.run(invocation, request["source"], request["spec"])
+        value = sandbox.run(invocation, source, spec)
         if len(value) > limits["io_bytes"]:
             raise ValueError(f"the result is larger than {limits['io_bytes']} bytes")
-        outcome["value"] = value
         sandboxes.give(key, sandbox)
     except Exception as exc:  # noqa: BLE001 - every JS failure is reported, not raised
-        outcome.update(ok=False, value="null", error=_describe(exc))
+        value = "null"
+        outcome.update(ok=False, error=_describe(exc))
     outcome["logs"] = invocation.logs
     outcome["dropped_logs"] = invocation.dropped_logs
     outcome["host_calls"] = invocation.host_calls
     outcome["duration_ms"] = (time.monotonic() - started) * 1000
-    return outcome
+    return outcome, value
 
 
 _POSITION = re.compile(r"<input>:(\d+):(\d+)")
 
 
-def check(request: dict[str, Any]) -> dict[str, Any]:
+def check(source: str, limits: dict[str, int]) -> dict[str, Any]:
     """Evaluate the source with every host call refused; a syntax error names its line.
 
     Top-level code runs (it usually only defines `handle`), but it can reach nothing: the
     server gives this process no host calls, and kills it at the deadline.
     """
     context = quickjs.Context()
-    context.set_memory_limit(request["limits"]["memory_bytes"])
-    context.set_max_stack_size(request["limits"]["stack_bytes"])
+    context.set_memory_limit(limits["memory_bytes"])
+    context.set_max_stack_size(limits["stack_bytes"])
     context.add_callable("__host", lambda name, args: _failure("no host calls while checking"))
     context.add_callable("__log", lambda line: None)
     try:
         context.eval(PRELUDE)
-        context.eval(request["source"])
+        context.eval(source)
         if context.eval('typeof handle') != "function":
             return {"op": "checked", "error": "the source does not define a function named handle"}
     except Exception as exc:  # noqa: BLE001 - reported to the caller
@@ -260,13 +272,36 @@ def main() -> None:
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
     sys.stdout = sys.stderr  # nothing but protocol messages may reach the real stdout
     sandboxes = Sandboxes()
+    limits: dict[str, int] = {}
     while True:
-        request = read_blocking(stdin)
-        if request is None:
+        frame = read_blocking(stdin)
+        if frame is None:
             return
-        answer = check(request) if request.get("op") == "check" else run(request, stdin, stdout, sandboxes)
-        stdout.write(encode(answer))
+        head, payload = frame
+        limits = head.get("limits", limits)  # sent when they change, not with every run
+        if head["op"] == "check":
+            answer, value = check(payload.decode(), limits), ""
+        else:
+            source = _source(head["key"], stdin, stdout, sandboxes)
+            if source is None:
+                return
+            answer, value = run(head["key"], source, payload.decode(), limits, stdin, stdout, sandboxes)
+        stdout.write(encode(answer, value))
         stdout.flush()
+
+
+def _source(key: str, stdin: BinaryIO, stdout: BinaryIO, sandboxes: Sandboxes) -> str | None:
+    """A function version's source: known already, or asked of the server (None at end of input)."""
+    source = sandboxes.source(key)
+    if source is None:
+        stdout.write(encode({"op": "need_source"}))
+        stdout.flush()
+        frame = read_blocking(stdin)
+        if frame is None:
+            return None
+        source = frame[1].decode()
+        sandboxes.keep_source(key, source)
+    return source
 
 
 if __name__ == "__main__":

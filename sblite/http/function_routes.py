@@ -9,7 +9,7 @@ from aiohttp import web
 from sblite.errors import BadRequest, NotFound
 from sblite.http.keys import DISPATCHER, FUNCTIONS
 from sblite.http.request import json_body, request_root, request_user
-from sblite.http.responses import json_response
+from sblite.http.responses import json_response, json_text_response
 from sblite.jsonutil import loads
 
 routes = web.RouteTableDef()
@@ -87,7 +87,7 @@ async def execute(request: web.Request) -> web.Response:
     identity = await request_user(request)
     body, query, headers = await _web_arguments(request)
     value = await request.app[FUNCTIONS].call_web(identity, request.match_info["name"], body, query, headers)
-    return json_response(value)
+    return json_text_response(value)
 
 
 @routes.post("/fn/sudoexec/{name}")
@@ -95,7 +95,8 @@ async def sudo_execute(request: web.Request) -> web.Response:
     """Root: run a function as root."""
     root = await request_root(request)
     body, query, headers = await _web_arguments(request)
-    return json_response(await request.app[FUNCTIONS].call_web(root, request.match_info["name"], body, query, headers))
+    return json_text_response(await request.app[FUNCTIONS].call_web(root, request.match_info["name"], body, query,
+                                                                   headers))
 
 
 async def _web_arguments(request: web.Request) -> tuple[Any, dict, dict]:

@@ -6,12 +6,17 @@ from typing import Any
 
 from aiohttp import web
 
-from sblite.jsonutil import dumps
+from sblite.jsonutil import dumps, escape_html
 
 
 def json_response(value: Any, status: int = 200) -> web.Response:
     """A compact JSON body, as Go's encoding/json writes it."""
     return web.Response(body=dumps(value).encode(), status=status, content_type="application/json")
+
+
+def json_text_response(text: str, status: int = 200) -> web.Response:
+    """A body that is JSON text already (a function's result), HTML-escaped as Go does."""
+    return web.Response(body=escape_html(text).encode(), status=status, content_type="application/json")
 
 
 def error_response(status: int, message: str) -> web.Response:

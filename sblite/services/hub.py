@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import logging
 import time
-import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Callable, Protocol
 
+from sblite import ids
 from sblite.channels import is_db_channel
 from sblite.jsonutil import dumps, loads
 from sblite.model import Identity, Message
@@ -101,7 +101,7 @@ class Hub:
 
     def connect(self, app_id: str, transport: str, sink: Sink) -> Connection:
         """Register a new connection and send it `init` with its id."""
-        conn = Connection(id=str(uuid.uuid4()), app_id=app_id, transport=transport, sink=sink,
+        conn = Connection(id=ids.new_id(), app_id=app_id, transport=transport, sink=sink,
                           bucket=TokenBucket(self.limits.max_messages_per_second, self._clock))
         self._connections[conn.id] = conn
         self.stats["connections_opened"] += 1
