@@ -44,7 +44,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("realtime_max_connections_per_user", 20, "Authenticated realtime connections one user may hold."),
     Setting("realtime_max_messages_per_second", 50, "Messages one connection may send per second (more get an error)."),
     Setting("realtime_max_outgoing_bytes", 1048576, "Unsent bytes a connection may fall behind by before it is disconnected."),
-    Setting("functions_workers", 0, "Worker processes running functions; 0 means two per CPU (at least 4)."),
+    Setting("functions_workers", 0, "Most worker processes running functions (two start, more while all are busy); 0 means six per CPU, at least 8."),
     Setting("functions_timeout_seconds", 5, "Wall time one function run may take before its worker is killed."),
     Setting("functions_memory_mb", 32, "JavaScript heap of one function run, in MiB."),
     Setting("functions_stack_kb", 1024, "JavaScript stack of one function run, in KiB."),
@@ -171,7 +171,7 @@ def validate(config: Config) -> Config:
         if getattr(config, name) < 1:
             raise ConfigError(f"setting {name} must be at least 1")
     if config.functions_workers < 0:
-        raise ConfigError("setting functions_workers must be 0 (two per CPU) or more")
+        raise ConfigError("setting functions_workers must be 0 (six per CPU) or more")
     if config.log_level.lower() not in ("debug", "info", "warning", "error"):
         raise ConfigError("setting log_level must be debug, info, warning or error")
     return config

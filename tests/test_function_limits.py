@@ -268,3 +268,20 @@ function handle() {
     status, answer, _ = await _exec(api, token, "reader")
     assert status == 200, answer
     assert answer["ok"] is True and str(answer["content"]) == "50", answer  # refused calls did nothing
+
+
+async def test_pool_grows_while_every_worker_is_busy_and_no_further(aiohttp_client, tmp_path):
+    config = make_config(tmp_path, functions_timeout_seconds=5, functions_workers=4)
+    api = Api(await aiohttp_client(create_app(config)))
+    await _add(api, "ok", OK_SOURCE)
+    await _add(api, "busy", "function handle() { var t = Date.now(); while (Date.now() - t < 300) {} return 1; }")
+    token = await api.register()
+    for _ in range(5):  # one run at a time never needs more than the first two workers
+        await _ok_call(api, token)
+    pool = _pool(api)
+    assert len(pool.pids()) == 2, pool.pids()
+
+    results = await asyncio.gather(*(_exec(api, token, "busy") for _ in range(8)))
+    assert [status for status, _, _ in results] == [200] * 8, results
+    pids = pool.pids()
+    assert len(pids) == 4 and all(_alive(pid) for pid in pids), pids

@@ -128,25 +128,45 @@ class Worker:
 
 
 class WorkerPool:
-    """A fixed number of warm workers; invocations wait for a free one."""
+    """Warm workers, `warm` of them at first and more (up to `size`) while all are busy."""
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, warm: int = 2) -> None:
         self.size = size
+        self._warm = min(size, warm)
         self._idle: asyncio.Queue[Worker] = asyncio.Queue()
         self._all: set[Worker] = set()
+        self._starting = 0
         self.replaced = 0
         self._closed = False
         self._started: asyncio.Task | None = None
         self._watchers: set[asyncio.Task] = set()
 
     async def start(self) -> None:
-        """Start every worker (done on first use when not called)."""
+        """Start the first workers (done on first use when not called)."""
         if self._started is None:
-            self._started = asyncio.ensure_future(self._start_all())
+            self._started = asyncio.ensure_future(self._start_warm())
         await self._started
 
-    async def _start_all(self) -> None:
-        for worker in await asyncio.gather(*(Worker.start() for _ in range(self.size))):
+    async def _start_warm(self) -> None:
+        for worker in await asyncio.gather(*(Worker.start() for _ in range(self._warm))):
+            self._add(worker)
+
+    def _grow(self) -> None:
+        """Start one more worker when every worker is busy and the pool may still grow."""
+        if self._idle.empty() and not self._closed and len(self._all) + self._starting < self.size:
+            self._starting += 1
+            grower = asyncio.ensure_future(self._start_one())
+            self._watchers.add(grower)
+            grower.add_done_callback(self._watchers.discard)
+
+    async def _start_one(self) -> None:
+        try:
+            worker = await Worker.start()
+        finally:
+            self._starting -= 1
+        if self._closed:
+            worker.kill()
+        else:
             self._add(worker)
 
     def _add(self, worker: Worker) -> None:
@@ -182,6 +202,7 @@ class WorkerPool:
     async def run(self, request: Request, host: HostHandler, timeout: float) -> Outcome:
         """Run one invocation within `timeout` seconds of wall time."""
         await self.start()
+        self._grow()
         worker = await self._idle.get()
         while worker not in self._all:  # replaced by its watcher after it died while idle
             worker = await self._idle.get()
