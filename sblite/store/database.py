@@ -9,6 +9,7 @@ reader never waits for the writer (WAL) and no caller ever sees SQLITE_BUSY.
 from __future__ import annotations
 
 import asyncio
+import queue
 import sqlite3
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -50,7 +51,10 @@ class Database:
         self.path = str(path)
         self._readers = read_connections
         self._read_pool: ThreadPoolExecutor | None = None
-        self._write_pool: ThreadPoolExecutor | None = None
+        # The writer thread runs jobs from this queue; None stops it. A plain thread and queue
+        # instead of an executor: one handoff per batch each way and nothing else.
+        self._write_jobs: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
+        self._write_thread: threading.Thread | None = None
         self._writer: sqlite3.Connection | None = None
         self._local = threading.local()
         self._reader_conns: list[sqlite3.Connection] = []
@@ -61,10 +65,29 @@ class Database:
 
     async def open(self) -> None:
         """Create the file if needed, switch to WAL and run migrations."""
-        self._write_pool = ThreadPoolExecutor(1, thread_name_prefix="sblite-writer")
+        self._write_thread = threading.Thread(target=self._serve_writes, name="sblite-writer", daemon=True)
+        self._write_thread.start()
         self._read_pool = ThreadPoolExecutor(self._readers, thread_name_prefix="sblite-reader")
+        await self._in_writer(self._open_writer)
+
+    def _serve_writes(self) -> None:
+        while (job := self._write_jobs.get()) is not None:
+            job()
+
+    async def _in_writer(self, fn: Callable[[], T]) -> T:
+        """Run `fn()` in the writer thread and return its result."""
         loop = asyncio.get_running_loop()
-        await loop.run_in_executor(self._write_pool, self._open_writer)
+        future = loop.create_future()
+
+        def job() -> None:
+            try:
+                outcome: tuple[bool, Any] = (True, fn())
+            except BaseException as exc:  # handed to the awaiting coroutine
+                outcome = (False, exc)
+            loop.call_soon_threadsafe(_settle, future, outcome)
+
+        self._write_jobs.put(job)
+        return await future
 
     def _open_writer(self) -> None:
         if self.path != ":memory:":
@@ -81,14 +104,14 @@ class Database:
         self._closed = True
         while self._drain_task is not None and not self._drain_task.done():
             await asyncio.shield(self._drain_task)
-        loop = asyncio.get_running_loop()
         if self._read_pool is not None:
             self._read_pool.shutdown(wait=True)
             for conn in self._reader_conns:
                 conn.close()
-        if self._write_pool is not None:
-            await loop.run_in_executor(self._write_pool, self._close_writer)
-            self._write_pool.shutdown(wait=True)
+        if self._write_thread is not None:
+            await self._in_writer(self._close_writer)
+            self._write_jobs.put(None)
+            self._write_thread = None
 
     def _close_writer(self) -> None:
         if self._writer is not None:
@@ -115,7 +138,7 @@ class Database:
 
     async def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run `fn(conn)` in the next committed batch and return its result once durable."""
-        if self._closed or self._write_pool is None:
+        if self._closed or self._write_thread is None:
             raise DatabaseClosed("the database is closed")
         future = asyncio.get_running_loop().create_future()
         self._pending.append(_PendingWrite(fn, future))
@@ -124,11 +147,10 @@ class Database:
         return await future
 
     async def _drain(self) -> None:
-        loop = asyncio.get_running_loop()
         while self._pending:
             batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
             try:
-                outcomes = await loop.run_in_executor(self._write_pool, self._run_batch, batch)
+                outcomes = await self._in_writer(lambda: self._run_batch(batch))
             except BaseException as exc:  # the commit itself failed: every write in it failed
                 outcomes = [(False, exc)] * len(batch)
             for pending, (ok, value) in zip(batch, outcomes):
@@ -171,3 +193,13 @@ class Database:
                 dest.close()
 
         await self.read(run)
+
+
+def _settle(future: asyncio.Future, outcome: tuple[bool, Any]) -> None:
+    if future.done():  # its awaiter was cancelled
+        return
+    ok, value = outcome
+    if ok:
+        future.set_result(value)
+    else:
+        future.set_exception(value)
