@@ -47,6 +47,17 @@ async def test_a_failing_write_rolls_back_alone(db):
     assert await _keys(db) == ["a", "b"]
 
 
+async def test_a_failing_write_alone_leaves_nothing_behind(db):
+    def fails(conn: sqlite3.Connection) -> None:
+        conn.execute("INSERT INTO settings (key, value) VALUES ('half', 'done')")
+        raise ValueError("boom")
+
+    with pytest.raises(ValueError):
+        await db.write(fails)
+    assert await db.write(_insert("after")) > 0
+    assert await _keys(db) == ["after"]
+
+
 async def test_readers_cannot_write(db):
     with pytest.raises(sqlite3.OperationalError):
         await db.read(lambda c: c.execute("INSERT INTO settings VALUES ('x', 'y')"))
