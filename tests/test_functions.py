@@ -470,6 +470,29 @@ async def test_web_return_value_is_json(api):
     assert problems == []
 
 
+SCOPE_SOURCE = """
+var calls = 0;
+topLevelGlobal = (typeof topLevelGlobal === "number" ? topLevelGlobal : 0) + 1;
+var seenEnv = env.GREETING;
+function handle() {
+    calls++;
+    var leakedBefore = typeof leakedGlobal;
+    leakedGlobal = true;
+    return {calls: calls, topLevelGlobal: topLevelGlobal, leakedBefore: leakedBefore, seenEnv: seenEnv};
+}
+"""
+
+
+async def test_every_run_starts_from_a_clean_scope(api):
+    status, body = await api.root("POST", "/fn/secrets", json={"name": "GREETING", "value": "hello"})
+    assert status == 200, body
+    await add_function(api, "scoped", SCOPE_SOURCE)
+    token = await api.register()
+    answers = [await exec_fn(api, "scoped", token) for _ in range(4)]  # the same worker serves some twice
+    expected = {"calls": 1, "topLevelGlobal": 1, "leakedBefore": "undefined", "seenEnv": "hello"}
+    assert answers == [(200, expected)] * 4
+
+
 async def test_web_errors(api):
     token = await api.register()
     await add_function(api, "thrower", 'function handle() { throw new Error("kaboom-42"); }')

@@ -53,20 +53,18 @@ PRELUDE = r"""
       return JSON.parse(hostCall(name, args === undefined ? "[]" : args));
     };
   });
+  globalThis.env = Object.freeze({});  // each run sets its app's secrets; checks see none
   var baseline = {};
   Object.getOwnPropertyNames(globalThis).forEach(function (name) { baseline[name] = true; });
-  baseline.__handle = true;
-  baseline.env = true;
-  // Between runs: drop every global a run added, so the next run starts from the same scope.
-  globalThis.__reset = function () {
+  // One run: drop every global an earlier run added, then run the source's top level in a
+  // fresh scope (`scope`, compiled once per sandbox) and call the `handle` it defines.
+  globalThis.__invoke = function (scope, specText) {
     Object.getOwnPropertyNames(globalThis).forEach(function (name) {
       if (!baseline[name]) delete globalThis[name];
     });
-  };
-  globalThis.__invoke = function (specText) {
     var spec = JSON.parse(specText);
-    var handle = globalThis.__handle;
     globalThis.env = Object.freeze(spec.env || {});
+    var handle = scope();
     if (typeof handle !== "function") throw new Error('unable to find function "handle"');
     var args;
     if (spec.kind === "message") {
@@ -142,30 +140,35 @@ def _failure(message: str) -> str:
 class Sandbox:
     """A QuickJS context with the prelude loaded, reused for the runs of one function version.
 
-    Each run evaluates the source again inside its own function scope (so top-level
-    variables start fresh) after the globals an earlier run added are deleted; a run that
-    fails discards the sandbox. This costs a fraction of a new context per run.
+    The source is compiled once, as the body of a function; each run calls that function, so
+    its top-level code runs again in a fresh scope (top-level variables start over), after
+    the globals an earlier run added are deleted. A run that fails discards the sandbox.
+    This costs a fraction of a new context, or of compiling the source, per run.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, source: str, limits: dict[str, int]) -> None:
         self.invocation: Invocation | None = None
         self.context = quickjs.Context()
+        self._apply(limits)
         self.context.add_callable("__host", lambda name, args: self.invocation.host(name, args))
         self.context.add_callable("__log", lambda line: self.invocation.log(line))
         self.context.eval(PRELUDE)
-        self._reset = self.context.get("__reset")
         self._invoke = self.context.get("__invoke")
+        # The source's first line stays line 1, so error positions match what the user wrote.
+        self._scope = self.context.eval("(function () {" + source +
+                                        '\n;return typeof handle === "function" ? handle : undefined;\n})')
 
-    def run(self, invocation: Invocation, source: str, spec: str) -> str:
+    def _apply(self, limits: dict[str, int]) -> None:
+        self.limits = limits
+        self.context.set_memory_limit(limits["memory_bytes"])
+        self.context.set_max_stack_size(limits["stack_bytes"])
+
+    def run(self, invocation: Invocation, spec: str) -> str:
         """Call `handle` for one run; its JSON result."""
         self.invocation = invocation
-        self.context.set_memory_limit(invocation.limits["memory_bytes"])
-        self.context.set_max_stack_size(invocation.limits["stack_bytes"])
-        self._reset()
-        # The source's first line stays line 1, so error positions match what the user wrote.
-        self.context.eval("globalThis.__handle = (function () {" + source +
-                          '\n;return typeof handle === "function" ? handle : undefined;\n})();')
-        return self._invoke(spec)
+        if invocation.limits is not self.limits:
+            self._apply(invocation.limits)
+        return self._invoke(self._scope, spec)
 
 
 class Sandboxes:
@@ -187,10 +190,10 @@ class Sandboxes:
         while len(self._sources) > self._sources_size:
             self._sources.pop(next(iter(self._sources)))
 
-    def take(self, key: str) -> Sandbox:
+    def take(self, key: str, source: str, limits: dict[str, int]) -> Sandbox:
         """The sandbox of a function version (made if needed); it is given back with `give`."""
         sandbox = self._by_key.pop(key, None)
-        return sandbox if sandbox is not None else Sandbox()
+        return sandbox if sandbox is not None else Sandbox(source, limits)
 
     def give(self, key: str, sandbox: Sandbox) -> None:
         """Keep a sandbox whose run went well."""
@@ -207,8 +210,8 @@ def run(key: str, source: str, spec: str, limits: dict[str, int], stdin: BinaryI
     outcome: dict[str, Any] = {"op": "done", "ok": True, "error": None}
     value = "null"
     try:
-        sandbox = sandboxes.take(key)
-        value = sandbox.run(invocation, source, spec)
+        sandbox = sandboxes.take(key, source, limits)
+        value = sandbox.run(invocation, spec)
         if len(value) > limits["io_bytes"]:
             raise ValueError(f"the result is larger than {limits['io_bytes']} bytes")
         sandboxes.give(key, sandbox)
