@@ -326,6 +326,13 @@ async def _update(ctx):
     assert status == 200
 
 
+async def _increment(ctx):
+    await _create(ctx)
+    status, _ = await ctx["api"].call("PUT", f"/inc/notes/{ctx['doc']['id']}", ctx["token"],
+                                      json={"field": "n", "range": 2})
+    assert status == 200
+
+
 async def _delete(ctx):
     await _update(ctx)
     status, _ = await ctx["api"].call("DELETE", f"/db/notes/{ctx['doc']['id']}", ctx["token"])
@@ -343,6 +350,7 @@ async def _publish(ctx, channel="game", kind="score"):
     ("joined", _join, "room", "joined"),
     ("db_created", _create, "db-notes", "db_created"),
     ("db_updated", _update, "db-notes", "db_updated"),
+    ("db_updated", _increment, "db-notes", "db_updated"),
     ("db_deleted", _delete, "db-notes", "db_deleted"),
     ("score", _publish, "game", "score"),
     ("lobby", lambda ctx: _chan_in(ctx, "lobby"), "lobby", "chan_out"),

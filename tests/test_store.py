@@ -7,7 +7,9 @@ import sqlite3
 
 import pytest
 
-from sblite.store import Database, DatabaseClosed
+from sblite.filters import NO_FILTER
+from sblite.store import Database, DatabaseClosed, DocumentStore, Page
+from sblite.store.documents import NewDocument, Scope
 from sblite.store.migrations import MIGRATIONS, migrate, schema_version
 
 
@@ -116,3 +118,29 @@ def test_count_migration_backfills_existing_documents(tmp_path):
                  "VALUES ('app', 'c', 'new', 'acc', 'u1', 't', 't', '{}')")
     counts = conn.execute("SELECT owner_id, n FROM document_counts ORDER BY owner_id").fetchall()
     assert counts == [("u0", 2), ("u1", 3)]
+
+
+async def test_work_staged_with_a_change_commits_with_it_or_not_at_all(db):
+    documents = DocumentStore(db)
+    new = [NewDocument(id=f"d{n}", account_id="acct", owner_id="user", data={"n": n}) for n in range(3)]
+
+    def refuse(conn: sqlite3.Connection, docs: list[dict]) -> None:
+        conn.execute("INSERT INTO settings (key, value) VALUES ('staged', 'half')")
+        raise ValueError("staging failed")
+
+    with pytest.raises(ValueError):
+        await documents.insert("app", "col", new, "2026-01-01T00:00:00Z", refuse)
+    assert await documents.page(Scope("app", "col"), NO_FILTER, [], "", [], 10, 0) == Page(0, [])
+    assert await _keys(db) == []
+
+    seen: list[list[str]] = []
+
+    def stage(conn: sqlite3.Connection, docs: list[dict]) -> None:
+        seen.append([doc["id"] for doc in docs])
+        conn.execute("INSERT INTO settings (key, value) VALUES ('staged', ?)", (str(len(docs)),))
+
+    created = await documents.insert("app", "col", new, "2026-01-01T00:00:00Z", stage)
+    assert [doc["id"] for doc in created] == ["d0", "d1", "d2"] and seen == [["d0", "d1", "d2"]]
+    assert await _keys(db) == ["staged"]
+    deleted = await documents.delete(Scope("app", "col"), "id = ?", ["missing"], stage)
+    assert deleted == [] and len(seen) == 1  # no change, nothing staged

@@ -20,7 +20,7 @@ from sblite.functions.service import FunctionService
 from sblite.model import Identity, Message
 from sblite.services.bus import EventBus
 from sblite.store import FunctionStore
-from sblite.store.functions import Job
+from sblite.store.functions import FunctionRecord, Job
 from sblite.timeutil import now_text
 
 log = logging.getLogger(__name__)
@@ -55,7 +55,7 @@ class Dispatcher:
         self._tasks: set[asyncio.Task] = set()
         self._timers: set[asyncio.TimerHandle] = set()
         self.stats: Counter[str] = Counter()
-        self._unsubscribe = bus.subscribe(self.on_message, durable=True)
+        self._unsubscribes = [bus.subscribe(self.on_message, durable=True), bus.subscribe_staged(self.stage)]
 
     async def resume(self) -> None:
         """Run the jobs a previous process left queued."""
@@ -67,24 +67,43 @@ class Dispatcher:
 
     def on_message(self, message: Message) -> asyncio.Future | None:
         """Bus subscriber: queue one job per function the message triggers; returns the queueing."""
-        matches = self._functions.matching(message)
+        matches = self._triggered(message)
         if not matches:
             return None
-        if message.extra.get("depth", 0) >= MAX_DEPTH:
-            self.stats["dropped_too_deep"] += len(matches)
-            log.warning("not running %d function(s) for %s on %s: functions triggered each other %d deep",
-                        len(matches), message.type, message.channel, MAX_DEPTH)
-            return None
-        payload, identity = _message_json(message), _identity_json(message.identity)
-        jobs = [Job(id=ids.new_id(), app_id=message.app_id, function_id=record.id, message=payload,
-                    identity=identity, attempts=0, next_at=self._clock(), status="queued", last_error=None)
-                for record in matches]
-        queued = asyncio.ensure_future(self._enqueue(jobs))
+        queued = asyncio.ensure_future(self._enqueue(self.jobs_for(matches, [message])))
         self._track(queued)
         return asyncio.shield(queued)
 
+    def stage(self, template: Message) -> "_StagedJobs | None":
+        """Bus stager: the jobs of a change's messages, stored in the change's own transaction."""
+        matches = self._triggered(template)
+        return _StagedJobs(self, matches) if matches else None
+
+    def _triggered(self, message: Message) -> list[FunctionRecord]:
+        matches = self._functions.matching(message)
+        if matches and message.extra.get("depth", 0) >= MAX_DEPTH:
+            self.stats["dropped_too_deep"] += len(matches)
+            log.warning("not running %d function(s) for %s on %s: functions triggered each other %d deep",
+                        len(matches), message.type, message.channel, MAX_DEPTH)
+            return []
+        return matches
+
+    def jobs_for(self, matches: list[FunctionRecord], messages: list[Message]) -> list[Job]:
+        """One job per message and function (pure: also called in the writer's thread)."""
+        jobs = []
+        for message in messages:
+            payload, identity = _message_json(message), _identity_json(message.identity)
+            jobs += [Job(id=ids.new_id(), app_id=message.app_id, function_id=record.id, message=payload,
+                         identity=identity, attempts=0, next_at=self._clock(), status="queued", last_error=None)
+                     for record in matches]
+        return jobs
+
     async def _enqueue(self, jobs: list[Job]) -> None:
         await self._store.enqueue(jobs, now_text())
+        self.start(jobs)
+
+    def start(self, jobs: list[Job]) -> None:
+        """Run jobs that are stored."""
         self.stats["queued"] += len(jobs)
         for job in jobs:
             self._track(asyncio.ensure_future(self._run(job)))
@@ -154,10 +173,30 @@ class Dispatcher:
 
     async def close(self) -> None:
         """Stop: runs under way are abandoned and stay queued for the next start."""
-        self._unsubscribe()
+        for unsubscribe in self._unsubscribes:
+            unsubscribe()
         for handle in self._timers:
             handle.cancel()
         self._timers.clear()
         for task in tuple(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+class _StagedJobs:
+    """The jobs a change triggers: stored in its transaction, started once it has committed."""
+
+    def __init__(self, dispatcher: Dispatcher, matches: list[FunctionRecord]) -> None:
+        self._dispatcher = dispatcher
+        self._matches = matches
+        self._jobs: list[Job] = []
+
+    def store(self, transaction: Any, messages: list[Message]) -> None:
+        """Write the jobs with the change (in the writer's thread; a write may run twice, the last counts)."""
+        jobs = self._dispatcher.jobs_for(self._matches, messages)
+        FunctionStore.enqueue_in(transaction, jobs, now_text())
+        self._jobs = jobs
+
+    def committed(self) -> None:
+        """Start the stored jobs."""
+        self._dispatcher.start(self._jobs)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
-from typing import Awaitable, Callable
+from typing import Any, Awaitable, Callable, Protocol
 
 from sblite.model import Message
 
@@ -15,12 +15,27 @@ log = logging.getLogger(__name__)
 Handler = Callable[[Message], Awaitable[None] | None]
 
 
+class Stage(Protocol):
+    """A durable subscriber's work for messages that announce a change not yet committed."""
+
+    def store(self, transaction: Any, messages: list[Message]) -> None:
+        """Store the work inside the change's own transaction (so both commit or neither)."""
+
+    def committed(self) -> None:
+        """Start the stored work: the change has committed."""
+
+
+# Given a message about to be announced (its data not filled in), the stage of its work or None.
+Stager = Callable[[Message], Stage | None]
+
+
 class EventBus:
     """Synchronous fan-out to subscribers; a handler must not block (it queues work instead)."""
 
     def __init__(self) -> None:
         self._durable: list[Handler] = []  # store work they must not lose (queued function runs)
         self._live: list[Handler] = []  # deliver at once (realtime members)
+        self._stagers: list[Stager] = []  # the durable subscribers' side of staged messages
         self.published: Counter[str] = Counter()
         self.handler_errors = 0
 
@@ -32,6 +47,25 @@ class EventBus:
         handlers = self._durable if durable else self._live
         handlers.append(handler)
         return lambda: handlers.remove(handler) if handler in handlers else None
+
+    def subscribe_staged(self, stager: Stager) -> Callable[[], None]:
+        """A durable subscriber's handling of staged messages (see `stage`); returns its unsubscribe."""
+        self._stagers.append(stager)
+        return lambda: self._stagers.remove(stager) if stager in self._stagers else None
+
+    def stage(self, template: Message) -> list[Stage]:
+        """For a change about to be written: the durable work its messages (like `template`) need.
+
+        The writer stores each stage inside the change's transaction, calls `committed` after
+        the commit, and then announces the messages with `publish_staged`.
+        """
+        stages = (stager(template) for stager in tuple(self._stagers))  # a failure fails the change
+        return [stage for stage in stages if stage is not None]
+
+    def publish_staged(self, message: Message) -> None:
+        """Deliver a message whose durable work was staged with its change (live subscribers only)."""
+        self.published[message.type] += 1
+        self._call(self._live, message)
 
     def publish(self, message: Message) -> list[Awaitable[None]]:
         """Deliver `message` to every subscriber; returns what durable subscribers are storing."""

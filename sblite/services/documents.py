@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Awaitable, Callable
 
 from sblite import filters, ids
 from sblite.errors import BadRequest, ServerError
@@ -13,7 +12,7 @@ from sblite.model import RUN_DEPTH, Identity, Message
 from sblite.permissions import CollectionRules, Level, collection_rules
 from sblite.services.bus import EventBus
 from sblite.store import DocumentStore
-from sblite.store.documents import NewDocument, Scope, strip_system_keys
+from sblite.store.documents import NewDocument, Scope, WithChange, strip_system_keys
 from sblite.timeutil import now_text
 
 DEFAULT_PAGE_SIZE = 25
@@ -70,9 +69,8 @@ class DocumentService:
     async def _insert(self, identity: Identity, rules: CollectionRules, docs: list[dict]) -> list[dict]:
         new = [NewDocument(id=ids.new_id(), account_id=identity.account_id, owner_id=identity.user_id,
                            data=strip_system_keys(doc)) for doc in docs]
-        created = await self._store.insert(identity.app_id, rules.name, new, now_text())
-        await self._publish(identity, rules, "db_created", created)
-        return created
+        return await self._change(identity, rules, "db_created", lambda with_change: self._store.insert(
+            identity.app_id, rules.name, new, now_text(), with_change))
 
     async def get(self, identity: Identity, collection: str, doc_id: str) -> dict:
         """One readable document; StaticBackend answers 500 when it is missing or hidden."""
@@ -116,11 +114,11 @@ class DocumentService:
         """Shallow-merge a JSON object into one writable document; returns the whole document."""
         rules = collection_rules(collection)
         patch = _require_object(body)
-        updated = await self._store.update(_scope(identity, rules, rules.write), "id = ?", [doc_id], patch,
-                                           now_text())
+        scope = _scope(identity, rules, rules.write)
+        updated = await self._change(identity, rules, "db_updated", lambda with_change: self._store.update(
+            scope, "id = ?", [doc_id], patch, now_text(), with_change))
         if not updated:
             raise ServerError(NOT_FOUND)
-        await self._publish(identity, rules, "db_updated", updated)
         return updated[0]
 
     async def update_many(self, identity: Identity, collection: str, body: Any) -> int:
@@ -129,9 +127,9 @@ class DocumentService:
         body = _require_object(body, 'invalid body: expected {"update": {...}, "clauses": [...]}')
         patch = _require_object(body.get("update"), 'invalid body: "update" must be a JSON object')
         where, params = filters.compile_clauses(filters.parse_clauses(body.get("clauses", [])))
-        updated = await self._store.update(_scope(identity, rules, rules.write), where, params, patch,
-                                           now_text())
-        await self._publish(identity, rules, "db_updated", updated)
+        scope = _scope(identity, rules, rules.write)
+        updated = await self._change(identity, rules, "db_updated", lambda with_change: self._store.update(
+            scope, where, params, patch, now_text(), with_change))
         return len(updated)
 
     async def increment(self, identity: Identity, collection: str, doc_id: str, body: Any) -> None:
@@ -143,38 +141,59 @@ class DocumentService:
             raise BadRequest('invalid body: "field" must name a document field')
         if isinstance(amount, bool) or not isinstance(amount, int):
             raise BadRequest('invalid body: "range" must be a whole number')
-        doc = await self._store.increment(_scope(identity, rules, rules.write), doc_id, field, amount,
-                                          now_text())
-        if doc is None:
+        scope = _scope(identity, rules, rules.write)
+
+        async def write(with_change: WithChange | None) -> list[dict]:
+            doc = await self._store.increment(scope, doc_id, field, amount, now_text(), with_change)
+            return [] if doc is None else [doc]
+
+        if not await self._change(identity, rules, "db_updated", write):
             raise ServerError(NOT_FOUND)
-        await self._publish(identity, rules, "db_updated", [doc])
 
     async def delete(self, identity: Identity, collection: str, doc_id: str) -> int:
         """Delete one writable document; returns 1, or 0 if there was nothing to delete."""
         rules = collection_rules(collection)
-        deleted = await self._store.delete(_scope(identity, rules, rules.write), "id = ?", [doc_id])
-        await self._publish(identity, rules, "db_deleted", deleted)
+        scope = _scope(identity, rules, rules.write)
+        deleted = await self._change(identity, rules, "db_deleted", lambda with_change: self._store.delete(
+            scope, "id = ?", [doc_id], with_change))
         return len(deleted)
 
     async def delete_many(self, identity: Identity, collection: str, raw_clauses: Any) -> int:
         """Delete every writable document matching the clauses; returns how many."""
         rules = collection_rules(collection)
         where, params = filters.compile_clauses(filters.parse_clauses(raw_clauses))
-        deleted = await self._store.delete(_scope(identity, rules, rules.write), where, params)
-        await self._publish(identity, rules, "db_deleted", deleted)
+        scope = _scope(identity, rules, rules.write)
+        deleted = await self._change(identity, rules, "db_deleted", lambda with_change: self._store.delete(
+            scope, where, params, with_change))
         return len(deleted)
 
     async def collections(self, identity: Identity) -> list[str]:
         """The names of the app's collections that hold documents."""
         return await self._store.collections(identity.app_id)
 
-    async def _publish(self, identity: Identity, rules: CollectionRules, kind: str, docs: list[dict]) -> None:
-        """Announce committed changes; returns once the functions they trigger are queued."""
-        pending = []
+    async def _change(self, identity: Identity, rules: CollectionRules, kind: str,
+                      write: Callable[[WithChange | None], Awaitable[list[dict]]]) -> list[dict]:
+        """Write a change and announce it; the function runs it triggers commit in its transaction."""
         depth = RUN_DEPTH.get()
-        extra = {"depth": depth} if depth else {}
-        for doc in docs:
-            pending += self._bus.publish(Message(type=kind, channel=rules.channel, data=dumps(doc),
-                                                 app_id=identity.app_id, identity=identity, extra=dict(extra)))
-        if pending:
-            await asyncio.gather(*pending)
+        template = Message(type=kind, channel=rules.channel, app_id=identity.app_id, identity=identity,
+                           extra={"depth": depth} if depth else {})
+        stages = self._bus.stage(template)
+        with_change: WithChange | None = None
+        if stages:
+            def with_change(transaction: Any, docs: list[dict]) -> None:
+                messages = _messages(template, docs)
+                for stage in stages:
+                    stage.store(transaction, messages)
+
+        docs = await write(with_change)
+        for stage in stages:
+            stage.committed()
+        for message in _messages(template, docs):
+            self._bus.publish_staged(message)
+        return docs
+
+
+def _messages(template: Message, docs: list[dict]) -> list[Message]:
+    """One change message per document."""
+    return [Message(type=template.type, channel=template.channel, data=dumps(doc), app_id=template.app_id,
+                    identity=template.identity, extra=dict(template.extra)) for doc in docs]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 from sblite.errors import BadRequest
 from sblite.filters import NO_FILTER
@@ -16,6 +16,9 @@ from sblite.jsonutil import dumps_stored, loads
 from sblite.store.database import Database
 
 _COLUMNS = "id, account_id, owner_id, data"
+# Work that must commit or fail together with a change (the function runs it triggers): called
+# inside the change's transaction with the documents it changed, only when there are some.
+WithChange = Callable[[sqlite3.Connection, list[dict]], None]
 # Keys the server owns: stripped from stored data, added back from columns on output.
 SYSTEM_KEYS = ("id", "accountId", "ownerId")
 
@@ -73,6 +76,12 @@ def strip_system_keys(data: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in data.items() if k not in SYSTEM_KEYS}
 
 
+def _changed(conn: sqlite3.Connection, docs: list[dict], with_change: WithChange | None) -> list[dict]:
+    if with_change is not None and docs:
+        with_change(conn, docs)
+    return docs
+
+
 def _total(conn: sqlite3.Connection, scope: Scope, filter_sql: str, filter_params: list[Any]) -> int:
     where, params = scope.where()
     if filter_sql == NO_FILTER:  # counts kept by triggers: no scan of the collection
@@ -88,18 +97,20 @@ class DocumentStore:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    async def insert(self, app_id: str, collection: str, docs: list[NewDocument], now: str) -> list[dict]:
+    async def insert(self, app_id: str, collection: str, docs: list[NewDocument], now: str,
+                     with_change: WithChange | None = None) -> list[dict]:
         """Insert documents in one transaction; return them as the API shows them."""
         rows = [(app_id, collection, d.id, d.account_id, d.owner_id, now, now, dumps_stored(d.data))
                 for d in docs]
+        created = [{**d.data, "id": d.id, "accountId": d.account_id, "ownerId": d.owner_id} for d in docs]
 
-        def run(conn: sqlite3.Connection) -> None:
+        def run(conn: sqlite3.Connection) -> list[dict]:
             conn.executemany(
                 "INSERT INTO documents (app_id, collection, id, account_id, owner_id, created, updated, data) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+            return _changed(conn, created, with_change)
 
-        await self._db.write(run)
-        return [{**d.data, "id": d.id, "accountId": d.account_id, "ownerId": d.owner_id} for d in docs]
+        return await self._db.write(run)
 
     async def get(self, scope: Scope, doc_id: str) -> dict | None:
         """One document in scope, or None."""
@@ -137,7 +148,7 @@ class DocumentStore:
         return await self._db.read(lambda conn: _total(conn, scope, filter_sql, filter_params))
 
     async def update(self, scope: Scope, filter_sql: str, filter_params: list[Any],
-                     patch: dict[str, Any], now: str) -> list[dict]:
+                     patch: dict[str, Any], now: str, with_change: WithChange | None = None) -> list[dict]:
         """Shallow-merge `patch` into every matching document in scope; return them updated."""
         where, params = scope.where()
         patch = strip_system_keys(patch)
@@ -152,11 +163,12 @@ class DocumentStore:
                              (dumps_stored(data), now, row["id"]))
                 updated.append({**data, "id": row["id"], "accountId": row["account_id"],
                                 "ownerId": row["owner_id"]})
-            return updated
+            return _changed(conn, updated, with_change)
 
         return await self._db.write(run)
 
-    async def increment(self, scope: Scope, doc_id: str, field: str, amount: int, now: str) -> dict | None:
+    async def increment(self, scope: Scope, doc_id: str, field: str, amount: int, now: str,
+                        with_change: WithChange | None = None) -> dict | None:
         """Add `amount` to a top-level numeric field (missing counts as 0); the updated doc or None."""
         where, params = scope.where()
 
@@ -172,11 +184,13 @@ class DocumentStore:
             data[field] = current + amount
             conn.execute("UPDATE documents SET data = ?, updated = ? WHERE id = ?",
                          (dumps_stored(data), now, doc_id))
-            return {**data, "id": row["id"], "accountId": row["account_id"], "ownerId": row["owner_id"]}
+            doc = {**data, "id": row["id"], "accountId": row["account_id"], "ownerId": row["owner_id"]}
+            return _changed(conn, [doc], with_change)[0]
 
         return await self._db.write(run)
 
-    async def delete(self, scope: Scope, filter_sql: str, filter_params: list[Any]) -> list[dict]:
+    async def delete(self, scope: Scope, filter_sql: str, filter_params: list[Any],
+                     with_change: WithChange | None = None) -> list[dict]:
         """Delete every matching document in scope; return the deleted documents."""
         where, params = scope.where()
 
@@ -184,7 +198,7 @@ class DocumentStore:
             rows = conn.execute(
                 f"DELETE FROM documents WHERE {where} AND {filter_sql} RETURNING {_COLUMNS}",
                 (*params, *filter_params)).fetchall()
-            return [_doc(row) for row in rows]
+            return _changed(conn, [_doc(row) for row in rows], with_change)
 
         return await self._db.write(run)
 

@@ -164,11 +164,16 @@ class FunctionStore:
 
     async def enqueue(self, jobs: list[Job], now_text: str) -> None:
         """Queue jobs durably."""
+        await self._db.write(lambda conn: self.enqueue_in(conn, jobs, now_text))
+
+    @staticmethod
+    def enqueue_in(conn: sqlite3.Connection, jobs: list[Job], now_text: str) -> None:
+        """Queue jobs inside a write that is under way (they commit or fail with it)."""
         rows = [(j.id, j.app_id, j.function_id, dumps_stored(j.message),
                  dumps_stored(j.identity) if j.identity else None, j.next_at, now_text) for j in jobs]
-        await self._db.write(lambda c: c.executemany(
+        conn.executemany(
             "INSERT INTO function_jobs (id, app_id, function_id, message, identity, next_at, created) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)", rows))
+            "VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
 
     async def queued_jobs(self) -> list[Job]:
         """Jobs waiting to run, oldest first (after a restart)."""
