@@ -144,3 +144,20 @@ async def test_work_staged_with_a_change_commits_with_it_or_not_at_all(db):
     assert await _keys(db) == ["staged"]
     deleted = await documents.delete(Scope("app", "col"), "id = ?", ["missing"], stage)
     assert deleted == [] and len(seen) == 1  # no change, nothing staged
+
+
+async def test_the_wal_is_checkpointed_in_the_background(tmp_path):
+    path = tmp_path / "busy.db"
+    database = Database(path, read_connections=1)
+    await database.open()
+    try:
+        size_before = path.stat().st_size
+        await asyncio.gather(*(database.write(_insert(f"{n:05d}" + "x" * 2000)) for n in range(2000)))
+        deadline = asyncio.get_running_loop().time() + 10
+        while path.stat().st_size < size_before + 2000 * 2000:  # the rows reached the database file
+            assert asyncio.get_running_loop().time() < deadline, "no checkpoint within 10 s"
+            await asyncio.sleep(0.05)
+        assert len(await _keys(database)) == 2000
+    finally:
+        await database.close()
+    assert not path.with_name("busy.db-wal").exists()

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, TypeVar
 
+from sblite.store.checkpointer import Checkpointer
 from sblite.store.migrations import migrate
 
 T = TypeVar("T")
@@ -56,6 +57,7 @@ class Database:
         self._write_jobs: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
         self._write_thread: threading.Thread | None = None
         self._writer: sqlite3.Connection | None = None
+        self._checkpointer: Checkpointer | None = None
         self._local = threading.local()
         self._reader_conns: list[sqlite3.Connection] = []
         self._reader_lock = threading.Lock()
@@ -96,6 +98,10 @@ class Database:
         conn.execute("PRAGMA journal_mode = WAL")
         migrate(conn)
         self._writer = conn
+        if self.path != ":memory:":
+            conn.execute("PRAGMA wal_autocheckpoint = 0")  # the checkpointer's thread does it
+            self._checkpointer = Checkpointer(lambda: connect(self.path))
+            self._checkpointer.start()
 
     async def close(self) -> None:
         """Finish queued writes, then close every connection. Safe to call twice."""
@@ -108,6 +114,8 @@ class Database:
             self._read_pool.shutdown(wait=True)
             for conn in self._reader_conns:
                 conn.close()
+        if self._checkpointer is not None:
+            await asyncio.to_thread(self._checkpointer.stop)
         if self._write_thread is not None:
             await self._in_writer(self._close_writer)
             self._write_jobs.put(None)
@@ -191,6 +199,7 @@ class Database:
                 conn.execute("ROLLBACK")
             raise
         conn.execute("COMMIT")
+        self._committed()
         return results, None
 
     def _run_with_savepoints(self, conn: sqlite3.Connection, batch: list[_PendingWrite]) -> list[tuple[bool, Any]]:
@@ -211,7 +220,12 @@ class Database:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
+        self._committed()
         return outcomes
+
+    def _committed(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.committed()
 
     async def backup_to(self, target: str | Path) -> None:
         """Copy the whole database to `target` with SQLite's online backup API."""
