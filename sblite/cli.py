@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import ipaddress
 import logging
 import os
@@ -19,6 +20,10 @@ from sblite.config import Config, ConfigError, load_config
 from sblite.store import Database
 
 log = logging.getLogger("sblite")
+# Collect cyclic garbage after 20,000 new container objects instead of 700 (older generations
+# as rarely): almost all of a request's objects are freed by reference counting anyway. Measured
+# (6 interleaved pairs of runs) as ~8% less server CPU per document create.
+GC_THRESHOLDS = (20_000, 50, 100)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -98,6 +103,8 @@ async def serve(config: Config) -> None:
     runner = web.AppRunner(create_app(config, announce=True), handle_signals=False, access_log=None,
                            shutdown_timeout=5)
     await runner.setup()
+    gc.freeze()  # what start-up made lives as long as the server: never traverse it again
+    gc.set_threshold(*GC_THRESHOLDS)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
