@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from datetime import datetime, timezone
 
@@ -499,6 +500,22 @@ async def test_every_run_starts_from_a_clean_scope(api):
     answers = [await exec_fn(api, "scoped", token) for _ in range(4)]  # the same worker serves some twice
     expected = {"calls": 1, "topLevelGlobal": 1, "leakedBefore": "undefined", "seenEnv": "hello"}
     assert answers == [(200, expected)] * 4
+
+
+async def test_large_inputs_and_results_cross_to_the_worker_whole(api):
+    token = await api.register()
+    await add_function(api, "big", "function handle(body) { return {got: body.text.length, "
+                                   "back: body.text.toUpperCase()}; }")
+    text = "ab" * 450_000  # 900 KB: many times a pipe's buffer, within the 1 MiB limit
+    status, answer = await api.call("POST", "/fn/exec/big", token, data=io.BytesIO(json.dumps({"text": text}).encode()))
+    assert status == 200
+    assert answer["got"] == len(text) and answer["back"] == text.upper()
+
+    too_big = io.BytesIO(json.dumps({"text": "x" * (1024 * 1024 + 1)}).encode())
+    status, answer = await api.call("POST", "/fn/exec/big", token, data=too_big)
+    assert status == 500 and "larger than 1048576 bytes" in answer
+    status, answer = await exec_fn(api, "big", token, {"text": "still works"})
+    assert (status, answer) == (200, {"got": 11, "back": "STILL WORKS"})
 
 
 async def test_web_errors(api):

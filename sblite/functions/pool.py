@@ -32,6 +32,10 @@ class WorkerDied(RuntimeError):
     """The worker process ended in the middle of an invocation."""
 
 
+class WorkerGone(WorkerDied):
+    """The worker had ended before it was sent the invocation: nothing ran, another may take it."""
+
+
 @dataclass(frozen=True)
 class Request:
     """One invocation for a worker: `run` a function version, or `check` a source."""
@@ -61,22 +65,45 @@ class Outcome:
 
 
 class Worker:
-    """One worker process and its pipes."""
+    """One worker process and the two pipes to it, read and written without blocking the loop.
 
-    def __init__(self, process: asyncio.subprocess.Process) -> None:
+    The pipes are plain non-blocking file descriptors watched by the event loop, not asyncio
+    streams: a frame costs one read callback and one write call, nothing more.
+    """
+
+    def __init__(self, process: asyncio.subprocess.Process, to_worker: int, from_worker: int) -> None:
         self.process = process
         self.busy = False
         self._limits_sent: dict[str, int] | None = None
+        self._loop = asyncio.get_running_loop()
+        self._to_worker, self._from_worker = to_worker, from_worker
+        os.set_blocking(to_worker, False)
+        os.set_blocking(from_worker, False)
+        self._received = bytearray()
+        self._unsent = bytearray()
+        self._waiter: asyncio.Future[Frame] | None = None
+        self._ended = False
+        self._loop.add_reader(from_worker, self._readable)
 
     @classmethod
     async def start(cls) -> "Worker":
         """Start a worker with a minimal environment."""
         env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": PACKAGE_ROOT, "PYTHONHASHSEED": "0",
                "LANG": "C.UTF-8"}
-        process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "sblite.functions.worker",
-            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, env=env, cwd="/")
-        return cls(process)
+        worker_stdin, to_worker = os.pipe()
+        from_worker, worker_stdout = os.pipe()
+        try:
+            process = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "sblite.functions.worker", stdin=worker_stdin, stdout=worker_stdout,
+                env=env, cwd="/")
+        except BaseException:
+            os.close(to_worker)
+            os.close(from_worker)
+            raise
+        finally:
+            os.close(worker_stdin)
+            os.close(worker_stdout)
+        return cls(process, to_worker, from_worker)
 
     async def invoke(self, request: Request, host: HostHandler, logs: list[str]) -> Frame:
         """Send a request and serve its host calls until it is answered; log lines go to `logs`."""
@@ -85,7 +112,8 @@ class Worker:
             head["key"] = request.key
         if request.limits != self._limits_sent:  # the worker keeps the last limits it was sent
             head["limits"] = self._limits_sent = request.limits
-        self._write(head, request.spec if request.op == "run" else request.source)
+        if self._ended or not self._write(head, request.spec if request.op == "run" else request.source):
+            raise WorkerGone("the worker had ended")
         while True:
             head, payload = await self._read()
             logs.extend(head.get("logs", ()))
@@ -97,34 +125,107 @@ class Worker:
             else:
                 return head, payload
 
-    def _write(self, head: dict[str, Any], payload: str | bytes = b"") -> None:
-        assert self.process.stdin is not None
-        self.process.stdin.write(encode(head, payload))
+    @property
+    def ended(self) -> bool:
+        """Whether its output has ended (the process died or is dying)."""
+        return self._ended
+
+    def _write(self, head: dict[str, Any], payload: str | bytes = b"") -> bool:
+        """Send a frame (the rest follows as the pipe drains); False if the worker is gone."""
+        data = encode(head, payload)
+        if self._to_worker < 0:
+            return False
+        if self._unsent:  # earlier bytes still wait for room in the pipe
+            self._unsent += data
+            return True
+        try:
+            written = os.write(self._to_worker, data)
+        except (BlockingIOError, InterruptedError):
+            written = 0
+        except OSError:  # the worker is gone (reading its output says so too)
+            return False
+        if written < len(data):
+            self._unsent += memoryview(data)[written:]
+            self._loop.add_writer(self._to_worker, self._writable)
+        return True
+
+    def _writable(self) -> None:
+        try:
+            written = os.write(self._to_worker, self._unsent)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            written = len(self._unsent)
+        del self._unsent[:written]
+        if not self._unsent:
+            self._loop.remove_writer(self._to_worker)
 
     async def _read(self) -> Frame:
-        assert self.process.stdout is not None
+        self._waiter = self._loop.create_future()
+        self._deliver()
+        return await self._waiter
+
+    def _readable(self) -> None:
         try:
-            left, head_size = frame_size(await self.process.stdout.readexactly(HEADER.size))
-            return decode(await self.process.stdout.readexactly(left), head_size)
+            data = os.read(self._from_worker, 1 << 18)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            data = b""
+        if data:
+            self._received += data
+            self._deliver()
+        else:
+            self._ended = True
+            self._loop.remove_reader(self._from_worker)
+            self._deliver()
+
+    def _deliver(self) -> None:
+        """Hand a complete frame to the waiting reader, or the reason none will come."""
+        waiter = self._waiter
+        if waiter is None or waiter.done():
+            return
+        try:
+            if len(self._received) >= HEADER.size:
+                left, head_size = frame_size(bytes(self._received[:HEADER.size]))
+                end = HEADER.size + left
+                if len(self._received) >= end:
+                    frame = decode(bytes(self._received[HEADER.size:end]), head_size)
+                    del self._received[:end]
+                    waiter.set_result(frame)
+                    return
+            if self._ended:
+                waiter.set_exception(WorkerDied("the worker process ended"))
         except ValueError as exc:
-            raise WorkerDied(f"the worker sent a bad message: {exc}") from None
-        except asyncio.IncompleteReadError:
-            raise WorkerDied("the worker process ended") from None
+            waiter.set_exception(WorkerDied(f"the worker sent a bad message: {exc}"))
 
     def kill(self) -> None:
-        """End the process at once."""
+        """End the process at once and let go of its pipes."""
         if self.process.returncode is None:
             self.process.kill()
+        self._close_pipes()
+
+    def _close_pipes(self) -> None:
+        self._to_worker = self._close(self._to_worker)
+        self._from_worker = self._close(self._from_worker)
+        self._ended = True
+
+    def _close(self, fd: int) -> int:
+        if fd >= 0:
+            self._loop.remove_reader(fd)
+            self._loop.remove_writer(fd)
+            os.close(fd)
+        return -1
 
     async def stop(self) -> None:
         """Close its input and wait for it to end."""
-        if self.process.stdin is not None and not self.process.stdin.is_closing():
-            self.process.stdin.close()
+        self._to_worker = self._close(self._to_worker)  # the worker reads the end of its input and exits
         try:
             await asyncio.wait_for(self.process.wait(), 2)
         except asyncio.TimeoutError:
-            self.kill()
+            self.process.kill()
             await self.process.wait()
+        self._close_pipes()
 
 
 class WorkerPool:
@@ -153,11 +254,16 @@ class WorkerPool:
 
     def _grow(self) -> None:
         """Start one more worker when every worker is busy and the pool may still grow."""
-        if self._idle.empty() and not self._closed and len(self._all) + self._starting < self.size:
-            self._starting += 1
-            grower = asyncio.ensure_future(self._start_one())
-            self._watchers.add(grower)
-            grower.add_done_callback(self._watchers.discard)
+        if self._idle.empty() and len(self._all) + self._starting < self.size:
+            self._spawn()
+
+    def _spawn(self) -> None:
+        if self._closed:
+            return
+        self._starting += 1
+        starter = asyncio.ensure_future(self._start_one())
+        self._watchers.add(starter)
+        starter.add_done_callback(self._watchers.discard)
 
     async def _start_one(self) -> None:
         try:
@@ -182,7 +288,7 @@ class WorkerPool:
         if not worker.busy and worker in self._all and not self._closed:
             log.warning("function worker %d exited (code %s) while idle; starting another",
                         worker.process.pid, worker.process.returncode)
-            await self._replace(worker)
+            self._replace(worker)
 
     async def close(self) -> None:
         """Stop every worker."""
@@ -202,46 +308,60 @@ class WorkerPool:
     async def run(self, request: Request, host: HostHandler, timeout: float) -> Outcome:
         """Run one invocation within `timeout` seconds of wall time."""
         await self.start()
-        self._grow()
-        worker = await self._idle.get()
-        while worker not in self._all:  # replaced by its watcher after it died while idle
-            worker = await self._idle.get()
-        worker.busy = True
         logs: list[str] = []
         loop = asyncio.get_running_loop()
         started = loop.time()
-        healthy = False
         try:
             async with asyncio.timeout(timeout):
-                done, value = await worker.invoke(request, host, logs)
-            healthy = True
-            if done["op"] == "checked":  # its value: the syntax error, or null
-                return Outcome(ok=True, value_json=json.dumps(done["error"]))
-            if done.get("dropped_logs"):
-                logs.append(f"({done['dropped_logs']} more log lines dropped: the limit is reached)")
-            return Outcome(ok=done["ok"], value_json=value.decode() if done["ok"] else "null",
-                           error=done.get("error"), logs=logs, duration_ms=(loop.time() - started) * 1000)
+                done, value = await self._invoke(request, host, logs)
         except TimeoutError:
             return Outcome(ok=False, error=f"timeout: the function ran for more than {timeout:g} s and was stopped",
                            logs=logs, timed_out=True, duration_ms=(loop.time() - started) * 1000)
         except WorkerDied as exc:
             return Outcome(ok=False, error=f"the function's worker died: {exc}", logs=logs,
                            duration_ms=(loop.time() - started) * 1000)
-        finally:
-            worker.busy = False
-            if healthy:
-                self._idle.put_nowait(worker)
-            else:
-                await self._replace(worker)
+        if done["op"] == "checked":  # its value: the syntax error, or null
+            return Outcome(ok=True, value_json=json.dumps(done["error"]))
+        if done.get("dropped_logs"):
+            logs.append(f"({done['dropped_logs']} more log lines dropped: the limit is reached)")
+        return Outcome(ok=done["ok"], value_json=value.decode() if done["ok"] else "null",
+                       error=done.get("error"), logs=logs, duration_ms=(loop.time() - started) * 1000)
 
-    async def _replace(self, worker: Worker) -> None:
+    async def _invoke(self, request: Request, host: HostHandler, logs: list[str]) -> Frame:
+        """Invoke on a free worker; one found dead before it got the request is replaced and another used."""
+        while True:
+            worker = await self._take()
+            worker.busy = True
+            healthy = False
+            try:
+                frame = await worker.invoke(request, host, logs)
+                healthy = True
+                return frame
+            except WorkerGone:
+                continue
+            finally:
+                worker.busy = False
+                if healthy:
+                    self._idle.put_nowait(worker)
+                else:  # dead, or stopped mid-run (its deadline): never reused
+                    self._replace(worker)
+
+    async def _take(self) -> Worker:
+        self._grow()
+        while True:
+            worker = await self._idle.get()
+            if worker in self._all and not worker.ended:
+                return worker
+            self._replace(worker)  # died while idle; its watcher may not have noticed yet
+
+    def _replace(self, worker: Worker) -> None:
+        """Kill a worker and start another in the background."""
         if worker not in self._all:
             return
         worker.kill()
         self._all.discard(worker)
         self.replaced += 1
-        if not self._closed:
-            self._add(await Worker.start())
+        self._spawn()
 
     def pids(self) -> list[int]:
         """Process ids of the live workers."""
