@@ -25,9 +25,8 @@ class Checkpointer:
         self._interval = interval
         self._wake = threading.Event()
         self._stopping = False
-        self._commits = 0
+        self._dirty = False  # set by the writer's commits, cleared here
         self._thread: threading.Thread | None = None
-        self.checkpoints = 0
 
     def start(self) -> None:
         """Start the thread."""
@@ -35,8 +34,8 @@ class Checkpointer:
         self._thread.start()
 
     def committed(self) -> None:
-        """Count a commit (called by the writer); there is something to checkpoint."""
-        self._commits += 1
+        """Note a commit (called by the writer): there is something to checkpoint."""
+        self._dirty = True
 
     def stop(self) -> None:
         """Stop after one last checkpoint and close the connection (blocks until done)."""
@@ -55,11 +54,11 @@ class Checkpointer:
             conn.close()
 
     def _checkpoint(self, conn: sqlite3.Connection) -> None:
-        if not self._commits:
+        if not self._dirty:
             return
-        self._commits = 0
+        self._dirty = False
         try:
             conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-            self.checkpoints += 1
         except sqlite3.Error:  # the next round tries again; SQLite keeps the WAL until then
+            self._dirty = True
             log.exception("WAL checkpoint failed")

@@ -1,9 +1,10 @@
 """The SQLite file: one writer thread with group commit, and a pool of reader threads.
 
 Writes are plain functions `fn(conn) -> result`. They queue up while the writer is busy and
-the next batch runs in ONE transaction (one fsync for many writes), each write inside its
-own savepoint so a failing write rolls back alone. Readers use their own connections, so a
-reader never waits for the writer (WAL) and no caller ever sees SQLITE_BUSY.
+the next batch runs in ONE transaction (one commit for many writes); a failing write rolls
+back alone. WAL checkpoints happen in a thread of their own (checkpointer.py). Readers use
+their own connections, so a reader never waits for the writer (WAL) and no caller ever sees
+SQLITE_BUSY.
 """
 
 from __future__ import annotations
