@@ -186,9 +186,7 @@ class Sandboxes:
 
     def keep_source(self, key: str, source: str) -> None:
         """Remember a function version's source (the server sends it only when asked)."""
-        self._sources[key] = source
-        while len(self._sources) > self._sources_size:
-            self._sources.pop(next(iter(self._sources)))
+        _keep_newest(self._sources, key, source, self._sources_size)
 
     def take(self, key: str, source: str, limits: dict[str, int]) -> Sandbox:
         """The sandbox of a function version (made if needed); it is given back with `give`."""
@@ -197,9 +195,14 @@ class Sandboxes:
 
     def give(self, key: str, sandbox: Sandbox) -> None:
         """Keep a sandbox whose run went well."""
-        self._by_key[key] = sandbox
-        while len(self._by_key) > self._size:
-            self._by_key.pop(next(iter(self._by_key)))
+        _keep_newest(self._by_key, key, sandbox, self._size)
+
+
+def _keep_newest(entries: dict[str, Any], key: str, value: Any, size: int) -> None:
+    """Store `value`, then drop the oldest entries beyond `size`."""
+    entries[key] = value
+    while len(entries) > size:
+        entries.pop(next(iter(entries)))
 
 
 def run(key: str, source: str, spec: str, limits: dict[str, int], stdin: BinaryIO, stdout: BinaryIO,
