@@ -68,17 +68,17 @@ async def test_readers_cannot_write(db):
 async def test_close_is_idempotent_and_final(tmp_path):
     database = Database(tmp_path / "c.db")
     await database.open()
-    pending = asyncio.ensure_future(database.write(_insert("last")))
+    pending = [asyncio.ensure_future(database.write(_insert(f"last{n:03d}"))) for n in range(300)]
     await asyncio.sleep(0)
     await database.close()
     await database.close()
-    assert await pending  # queued before close: committed
+    assert all(await asyncio.gather(*pending))  # queued before close (more than one batch): committed
     with pytest.raises(DatabaseClosed):
         await database.write(_insert("late"))
     with pytest.raises(DatabaseClosed):
         await database.read(lambda c: None)
     check = sqlite3.connect(tmp_path / "c.db")
-    assert check.execute("SELECT key FROM settings").fetchall() == [("last",)]
+    assert check.execute("SELECT key FROM settings").fetchall() == [(f"last{n:03d}",) for n in range(300)]
     assert check.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 

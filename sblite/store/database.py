@@ -34,6 +34,12 @@ class DatabaseClosed(RuntimeError):
 class _PendingWrite:
     fn: Callable[[sqlite3.Connection], Any]
     future: asyncio.Future
+    loop: asyncio.AbstractEventLoop
+
+
+# What the writer thread takes from its queue: a write for the next batch, a job to run
+# alone (open, close), or None to stop.
+_WriterItem = _PendingWrite | Callable[[], None] | None
 
 
 def connect(path: str) -> sqlite3.Connection:
@@ -53,17 +59,15 @@ class Database:
         self.path = str(path)
         self._readers = read_connections
         self._read_pool: ThreadPoolExecutor | None = None
-        # The writer thread runs jobs from this queue; None stops it. A plain thread and queue
-        # instead of an executor: one handoff per batch each way and nothing else.
-        self._write_jobs: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
+        # The writer thread takes writes (and the odd job) from this queue itself: every write
+        # waiting when it comes round goes into one batch, and one callback settles the batch.
+        self._write_jobs: queue.SimpleQueue[_WriterItem] = queue.SimpleQueue()
         self._write_thread: threading.Thread | None = None
         self._writer: sqlite3.Connection | None = None
         self._checkpointer: Checkpointer | None = None
         self._local = threading.local()
         self._reader_conns: list[sqlite3.Connection] = []
         self._reader_lock = threading.Lock()
-        self._pending: list[_PendingWrite] = []
-        self._drain_task: asyncio.Task | None = None
         self._closed = False
 
     async def open(self) -> None:
@@ -74,8 +78,33 @@ class Database:
         await self._in_writer(self._open_writer)
 
     def _serve_writes(self) -> None:
-        while (job := self._write_jobs.get()) is not None:
-            job()
+        item = self._write_jobs.get()
+        while item is not None:
+            if not isinstance(item, _PendingWrite):
+                item()
+                item = self._write_jobs.get()
+                continue
+            batch: list[_PendingWrite] = [item]
+            item = self._next_write(batch)
+            try:
+                outcomes = self._run_batch(batch)
+            except BaseException as exc:  # the commit itself failed: every write in it failed
+                outcomes = [(False, exc)] * len(batch)
+            batch[0].loop.call_soon_threadsafe(_settle_batch, batch, outcomes)
+            if item is _NOTHING_WAITING:
+                item = self._write_jobs.get()
+
+    def _next_write(self, batch: list[_PendingWrite]) -> _WriterItem | object:
+        """Add the writes already queued to `batch`; the first item that is not one (or nothing)."""
+        while len(batch) < MAX_BATCH:
+            try:
+                item = self._write_jobs.get_nowait()
+            except queue.Empty:
+                return _NOTHING_WAITING
+            if not isinstance(item, _PendingWrite):
+                return item
+            batch.append(item)
+        return _NOTHING_WAITING
 
     async def _in_writer(self, fn: Callable[[], T]) -> T:
         """Run `fn()` in the writer thread and return its result."""
@@ -109,15 +138,13 @@ class Database:
         if self._closed:
             return
         self._closed = True
-        while self._drain_task is not None and not self._drain_task.done():
-            await asyncio.shield(self._drain_task)
         if self._read_pool is not None:
             self._read_pool.shutdown(wait=True)
             for conn in self._reader_conns:
                 conn.close()
         if self._checkpointer is not None:
             await asyncio.to_thread(self._checkpointer.stop)
-        if self._write_thread is not None:
+        if self._write_thread is not None:  # the writes queued before this job run first
             await self._in_writer(self._close_writer)
             self._write_jobs.put(None)
             self._write_thread = None
@@ -149,26 +176,10 @@ class Database:
         """Run `fn(conn)` in the next committed batch and return its result once durable."""
         if self._closed or self._write_thread is None:
             raise DatabaseClosed("the database is closed")
-        future = asyncio.get_running_loop().create_future()
-        self._pending.append(_PendingWrite(fn, future))
-        if self._drain_task is None or self._drain_task.done():
-            self._drain_task = asyncio.ensure_future(self._drain())
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        self._write_jobs.put(_PendingWrite(fn, future, loop))
         return await future
-
-    async def _drain(self) -> None:
-        while self._pending:
-            batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
-            try:
-                outcomes = await self._in_writer(lambda: self._run_batch(batch))
-            except BaseException as exc:  # the commit itself failed: every write in it failed
-                outcomes = [(False, exc)] * len(batch)
-            for pending, (ok, value) in zip(batch, outcomes):
-                if pending.future.done():
-                    continue
-                if ok:
-                    pending.future.set_result(value)
-                else:
-                    pending.future.set_exception(value)
 
     def _run_batch(self, batch: list[_PendingWrite]) -> list[tuple[bool, Any]]:
         conn = self._writer
@@ -238,6 +249,14 @@ class Database:
                 dest.close()
 
         await self.read(run)
+
+
+_NOTHING_WAITING = object()
+
+
+def _settle_batch(batch: list[_PendingWrite], outcomes: list[tuple[bool, Any]]) -> None:
+    for pending, outcome in zip(batch, outcomes):
+        _settle(pending.future, outcome)
 
 
 def _settle(future: asyncio.Future, outcome: tuple[bool, Any]) -> None:
