@@ -54,8 +54,8 @@ WEB_FUNCTION = "bench_web"
 CHAN_FUNCTION = "bench_chan"
 RATE_LIMIT_ENV = "SBLITE_REALTIME_MAX_MESSAGES_PER_SECOND"
 PROFILE_RATE = 200  # py-spy samples per second
-STALL_SECONDS = 10.0
-SETTLE_SECONDS = 120.0  # bound on waiting for a backlog of queued function runs to drain  # a drive with no completion for this long is stopped as failed
+STALL_SECONDS = 10.0  # a drive with no completion for this long is stopped as failed
+SETTLE_SECONDS = 120.0  # bound on waiting for a backlog of queued function runs to drain
 Log = Callable[[str], None]
 
 WEB_SOURCE = """\
