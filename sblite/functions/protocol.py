@@ -15,13 +15,16 @@ from typing import IO, Any
 
 HEADER = struct.Struct("!II")  # frame size (after these 4 bytes), head size
 MAX_MESSAGE = 64 * 1024 * 1024
+# Made once: json.dumps and json.loads with options build a new encoder or decoder per call.
+_HEAD_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+_HEAD_DECODER = json.JSONDecoder()
 
 Frame = tuple[dict[str, Any], bytes]
 
 
 def encode(head: dict[str, Any], payload: str | bytes = b"") -> bytes:
     """One framed message."""
-    head_bytes = json.dumps(head, separators=(",", ":"), ensure_ascii=False).encode()
+    head_bytes = _HEAD_ENCODER.encode(head).encode()
     body = payload.encode() if isinstance(payload, str) else payload
     return HEADER.pack(len(head_bytes) + len(body) + 4, len(head_bytes)) + head_bytes + body
 
@@ -36,7 +39,7 @@ def frame_size(header: bytes) -> tuple[int, int]:
 
 def decode(rest: bytes, head_size: int) -> Frame:
     """The head and payload of a frame's bytes after its header."""
-    return json.loads(rest[:head_size]), rest[head_size:]
+    return _HEAD_DECODER.decode(rest[:head_size].decode()), rest[head_size:]
 
 
 def read_blocking(stream: IO[bytes]) -> Frame | None:

@@ -116,8 +116,10 @@ async def _web_arguments(request: web.Request) -> tuple[Any, dict, dict]:
     else:
         body = raw.decode(request.charset or "utf-8", errors="replace")
     query = {key: request.query.getall(key) for key in request.query.keys()}
-    headers = {key: request.headers.getall(key) for key in request.headers.keys()
-               if key.lower() not in HIDDEN_HEADERS}
+    headers: dict[str, list[str]] = {}
+    for key, value in request.headers.items():
+        if key.lower() not in HIDDEN_HEADERS:
+            headers.setdefault(key, []).append(value)
     return body, query, headers
 
 
