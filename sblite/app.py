@@ -80,7 +80,8 @@ async def _functions(app: web.Application) -> AsyncIterator[None]:
     functions = FunctionService(store, pool, host, function_limits(config))
     await functions.load()
     app[FUNCTIONS] = functions
-    dispatcher = Dispatcher(functions, store, app[BUS], config.functions_max_attempts, _anonymous)
+    dispatcher = Dispatcher(functions, store, app[BUS], config.functions_max_attempts, _anonymous,
+                            max_running=config.functions_max_running)
     app[DISPATCHER] = dispatcher
     await dispatcher.resume()
     try:

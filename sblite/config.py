@@ -54,6 +54,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("functions_max_log_line_bytes", 8192, "Longest log line kept, in bytes."),
     Setting("functions_history", 100, "Runs kept per function."),
     Setting("functions_max_attempts", 3, "Attempts for a message-triggered run before it is parked."),
+    Setting("functions_max_running", 256, "Message-triggered runs held in memory at once; more wait in the database."),
     Setting("functions_fetch_allow_private", False, "Let fetch() reach loopback, private and link-local addresses."),
 )
 
@@ -94,6 +95,7 @@ class Config:
     functions_max_log_line_bytes: int = _DEFAULTS["functions_max_log_line_bytes"]
     functions_history: int = _DEFAULTS["functions_history"]
     functions_max_attempts: int = _DEFAULTS["functions_max_attempts"]
+    functions_max_running: int = _DEFAULTS["functions_max_running"]
     functions_fetch_allow_private: bool = _DEFAULTS["functions_fetch_allow_private"]
 
 

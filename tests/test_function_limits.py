@@ -22,6 +22,7 @@ import pytest
 from sblite.app import create_app
 from sblite.http.keys import FUNCTIONS
 from tests.conftest import Api, make_config
+from tests.function_helpers import eventually
 
 TIMEOUT_SECONDS = 1
 WORKERS = 2
@@ -284,3 +285,31 @@ async def test_pool_grows_while_every_worker_is_busy_and_no_further(aiohttp_clie
     assert [status for status, _, _ in results] == [200] * 8, results
     pids = pool.pids()
     assert len(pids) == 4 and all(_alive(pid) for pid in pids), pids
+
+
+async def test_waiting_for_a_worker_does_not_count_against_the_time_limit(aiohttp_client, tmp_path):
+    config = make_config(tmp_path, functions_timeout_seconds=1, functions_workers=1)
+    api = Api(await aiohttp_client(create_app(config)))
+    slow = "function handle() { var t = Date.now(); while (Date.now() - t < 300) {} return 1; }"
+    await _add(api, "slow", slow)
+    status, body = await api.root("POST", "/fn/add", {"name": "slow_msg", "trigger": "slow", "code": slow})
+    assert status == 200, body
+    token = await api.register()
+
+    # One worker, five calls of 0.3 s each: the last waits 1.2 s for the worker, over the 1 s limit.
+    results = await asyncio.gather(*(_exec(api, token, "slow") for _ in range(5)))
+    assert [(status, answer) for status, answer, _ in results] == [(200, 1)] * 5, results
+
+    published = await asyncio.gather(*(api.root("POST", "/publish-message",
+                                                {"channel": "q", "type": "slow", "data": str(n)})
+                                       for n in range(5)))
+    assert published == [(200, True)] * 5
+
+    async def all_ran() -> list[dict] | None:
+        status, info = await api.root("GET", "/fn/info/slow_msg")
+        assert status == 200, info
+        return info["history"] if len(info["history"]) >= 5 else None
+
+    history = await eventually(all_ran, 15, "five message runs")
+    assert [run["success"] for run in history] == [True] * 5, [run["error"] for run in history]
+    assert all(run["durationMs"] < 1000 for run in history), [run["durationMs"] for run in history]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 from datetime import datetime, timezone
@@ -840,6 +841,28 @@ async def _succeeded(api: Api, name: str) -> list[dict] | None:
 
 async def _no_jobs(api: Api) -> bool:
     return (await api.root("GET", "/fn/jobs"))[1] == [] and await queued_jobs(api) == []
+
+
+async def test_a_burst_waits_in_the_database_and_every_message_runs_once(aiohttp_client, tmp_path):
+    api = await make_api(aiohttp_client, tmp_path, functions_max_running=4, functions_workers=2)
+    await add_function(api, "tally", 'function handle(body) { create("tally", {n: Number(body.data)}); }', "burst")
+    published = await asyncio.gather(*(api.root("POST", "/publish-message",
+                                                {"channel": "b", "type": "burst", "data": str(n)})
+                                       for n in range(60)))
+    assert published == [(200, True)] * 60
+    status, admin = await api.call("POST", "/login", json={"email": DEV_ADMIN_EMAIL, "password": DEV_ADMIN_PASSWORD})
+    assert status == 200, admin
+
+    async def tallied() -> list[int] | None:
+        status, page = await api.call("GET", "/db/tally?size=100", admin)
+        assert status == 200, page
+        return sorted(doc["n"] for doc in page["results"]) if page["total"] >= 60 else None
+
+    assert await eventually(tallied, 20, "60 documents") == list(range(60))  # each message ran once
+    await eventually(lambda: _no_jobs(api), 5, "no job left")
+    stats = api.client.server.app[DISPATCHER].stats
+    assert (stats["succeeded"], stats["retried"]) == (60, 0)
+    assert 1 < stats["peak_running"] <= 4  # the rest waited in SQLite, not in memory
 
 
 async def test_queued_runs_resume_after_a_restart(aiohttp_client, tmp_path):

@@ -4,6 +4,10 @@ Every message on the bus that matches a function becomes a job row in SQLite bef
 runs; a run that succeeds deletes its job in the same transaction that records the run. A
 failed run is retried with backoff and parked after the last attempt (visible at /fn/jobs,
 replayable). Jobs still queued when the server stops run when it starts again.
+
+SQLite is the queue; memory holds at most `max_running` runs (running or waiting for a
+worker). When that many are held, further jobs stay in SQLite, and as runs finish the
+oldest due jobs are read back and started, so a burst of messages costs disk, not memory.
 """
 
 from __future__ import annotations
@@ -46,24 +50,31 @@ class Dispatcher:
     """Subscribes to the bus and runs the functions each message triggers."""
 
     def __init__(self, functions: FunctionService, store: FunctionStore, bus: EventBus, max_attempts: int,
-                 anonymous: Callable[[str], Identity], clock: Callable[[], float] = time.time) -> None:
+                 anonymous: Callable[[str], Identity], max_running: int = 256,
+                 clock: Callable[[], float] = time.time) -> None:
         self._functions = functions
         self._store = store
         self._max_attempts = max_attempts
         self._anonymous = anonymous
+        self._max_running = max_running
         self._clock = clock
-        self._tasks: set[asyncio.Task] = set()
-        self._timers: set[asyncio.TimerHandle] = set()
+        self._tasks: set[asyncio.Task] = set()  # storing the jobs of a message
+        # A job stays here until SQLite shows its outcome (deleted, rescheduled or parked).
+        self._running: dict[str, asyncio.Task] = {}
+        self._backlog = False  # SQLite may hold due jobs that are not running
+        self._changes = 0  # counts wake-ups: a refill that found nothing new reads again if it moved
+        self._finished_while_reading: set[str] | None = None
+        self._refill: asyncio.Task | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_due = 0.0
+        self._closed = False
         self.stats: Counter[str] = Counter()
         self._unsubscribes = [bus.subscribe(self.on_message, durable=True), bus.subscribe_staged(self.stage)]
 
     async def resume(self) -> None:
-        """Run the jobs a previous process left queued."""
-        jobs = await self._store.queued_jobs()
-        for job in jobs:
-            self._schedule(job)
-        if jobs:
-            log.info("resuming %d queued function runs", len(jobs))
+        """Run the jobs a previous process left queued (from SQLite, as room allows)."""
+        self._backlog = True
+        self._wake()
 
     def on_message(self, message: Message) -> asyncio.Future | None:
         """Bus subscriber: queue one job per function the message triggers; returns the queueing."""
@@ -103,29 +114,83 @@ class Dispatcher:
         self.start(jobs)
 
     def start(self, jobs: list[Job]) -> None:
-        """Run jobs that are stored."""
+        """Run jobs that are stored; with no room (or older jobs waiting), they wait in SQLite."""
         self.stats["queued"] += len(jobs)
         for job in jobs:
-            self._track(asyncio.ensure_future(self._run(job)))
+            if self._backlog or len(self._running) >= self._max_running:
+                self._backlog = True
+            else:
+                self._launch(job)
+        if self._backlog:
+            self._wake()
 
-    def _schedule(self, job: Job) -> None:
-        delay = max(0.0, job.next_at - self._clock())
-        loop = asyncio.get_running_loop()
-        handle: asyncio.TimerHandle | None = None
+    def _launch(self, job: Job) -> None:
+        if self._closed:
+            return
+        task = asyncio.ensure_future(self._run(job))
+        self._running[job.id] = task
+        self.stats["peak_running"] = max(self.stats["peak_running"], len(self._running))
+        task.add_done_callback(lambda done: self._finished(job.id, done))
 
-        def start() -> None:
-            self._timers.discard(handle)
-            self._track(asyncio.ensure_future(self._run(job)))
+    def _finished(self, job_id: str, task: asyncio.Task) -> None:
+        self._running.pop(job_id, None)
+        if self._finished_while_reading is not None:
+            self._finished_while_reading.add(job_id)
+        self._done(task)
+        if self._backlog:
+            self._wake()
 
-        handle = loop.call_later(delay, start)
-        self._timers.add(handle)
+    def _wake(self) -> None:
+        """Start a refill from SQLite unless one is under way (which then reads again)."""
+        self._changes += 1
+        if not self._closed and (self._refill is None or self._refill.done()):
+            self._refill = asyncio.ensure_future(self._fill())
+            self._track(self._refill)
+
+    async def _fill(self) -> None:
+        """Start the oldest due jobs that are not running, while there is room."""
+        while self._backlog and not self._closed:
+            room = self._max_running - len(self._running)
+            if room <= 0:
+                return  # a run that finishes wakes the refill again
+            seen = self._changes
+            self._finished_while_reading = finished = set()
+            try:  # a job that finishes meanwhile may still look queued in what is read
+                due = await self._store.due_jobs(self._clock(), room + len(self._running))
+            finally:
+                self._finished_while_reading = None
+            fresh = [job for job in due if job.id not in self._running and job.id not in finished][:room]
+            for job in fresh:
+                self._launch(job)
+            if not fresh and seen == self._changes:  # every due job is running
+                self._backlog = False
+                await self._wake_when_due()
+
+    async def _wake_when_due(self) -> None:
+        """Set the timer for the earliest job still waiting for its retry."""
+        due = await self._store.next_due(self._clock())
+        if due is not None:
+            self._wake_at(due)
+
+    def _wake_at(self, due: float) -> None:
+        if self._closed or (self._timer is not None and self._timer_due <= due):
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer_due = due
+        self._timer = asyncio.get_running_loop().call_later(max(0.0, due - self._clock()), self._due)
+
+    def _due(self) -> None:
+        self._timer = None
+        self._backlog = True
+        self._wake()
 
     def _track(self, task: asyncio.Task) -> None:
         self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
         task.add_done_callback(self._done)
 
     def _done(self, task: asyncio.Task) -> None:
-        self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
             self.stats["internal_errors"] += 1
             log.error("function dispatch failed: %r", task.exception())
@@ -142,6 +207,8 @@ class Dispatcher:
                                             record.trigger, job.message.get("sid") or None, job.id)
         if outcome.ok:
             self.stats["succeeded"] += 1
+            if outcome.recorded is not None:
+                await outcome.recorded  # the job is deleted: it cannot be read back as queued
             return
         attempts = job.attempts + 1
         park = attempts >= self._max_attempts
@@ -152,9 +219,7 @@ class Dispatcher:
             log.warning("function %s parked a message after %d attempts: %s", record.name, attempts, outcome.error)
             return
         self.stats["retried"] += 1
-        self._schedule(Job(id=job.id, app_id=job.app_id, function_id=job.function_id, message=job.message,
-                           identity=job.identity, attempts=attempts, next_at=next_at, status="queued",
-                           last_error=outcome.error))
+        self._wake_at(next_at)
 
     def _identity(self, job: Job) -> Identity:
         data = job.identity
@@ -165,22 +230,23 @@ class Dispatcher:
 
     async def replay(self, app_id: str, job_id: str) -> bool:
         """Queue a parked job again; whether there was one."""
-        job = await self._store.requeue(app_id, job_id, self._clock())
-        if job is None:
+        if await self._store.requeue(app_id, job_id, self._clock()) is None:
             return False
-        self._schedule(job)
+        self._backlog = True
+        self._wake()
         return True
 
     async def close(self) -> None:
         """Stop: runs under way are abandoned and stay queued for the next start."""
+        self._closed = True
         for unsubscribe in self._unsubscribes:
             unsubscribe()
-        for handle in self._timers:
-            handle.cancel()
-        self._timers.clear()
-        for task in tuple(self._tasks):
+        if self._timer is not None:
+            self._timer.cancel()
+        tasks = [*self._tasks, *self._running.values()]
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 class _StagedJobs:

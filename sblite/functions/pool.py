@@ -57,11 +57,28 @@ class Outcome:
     logs: list[str] = field(default_factory=list)
     timed_out: bool = False
     duration_ms: float = 0.0
+    recorded: Awaitable[None] | None = None  # set by the service: done once the job it finished is written
 
     @property
     def value(self) -> Any:
         """The handler's return value."""
         return json.loads(self.value_json)
+
+
+class _RunClock:
+    """When a run got its worker: its duration counts from there, not from the wait before."""
+
+    def __init__(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._started: float | None = None
+
+    def start(self) -> None:
+        """The run has a worker now (again, if the first was found gone before it ran anything)."""
+        self._started = self._loop.time()
+
+    def elapsed_ms(self) -> float:
+        """Milliseconds since the run got its worker (0 if it never did)."""
+        return 0.0 if self._started is None else (self._loop.time() - self._started) * 1000
 
 
 class Worker:
@@ -306,35 +323,36 @@ class WorkerPool:
         return outcome.value
 
     async def run(self, request: Request, host: HostHandler, timeout: float) -> Outcome:
-        """Run one invocation within `timeout` seconds of wall time."""
+        """Run one invocation within `timeout` seconds of wall time on a worker (waiting for one is not counted)."""
         await self.start()
         logs: list[str] = []
-        loop = asyncio.get_running_loop()
-        started = loop.time()
+        clock = _RunClock()
         try:
-            async with asyncio.timeout(timeout):
-                done, value = await self._invoke(request, host, logs)
+            done, value = await self._invoke(request, host, logs, timeout, clock)
         except TimeoutError:
             return Outcome(ok=False, error=f"timeout: the function ran for more than {timeout:g} s and was stopped",
-                           logs=logs, timed_out=True, duration_ms=(loop.time() - started) * 1000)
+                           logs=logs, timed_out=True, duration_ms=clock.elapsed_ms())
         except WorkerDied as exc:
             return Outcome(ok=False, error=f"the function's worker died: {exc}", logs=logs,
-                           duration_ms=(loop.time() - started) * 1000)
+                           duration_ms=clock.elapsed_ms())
         if done["op"] == "checked":  # its value: the syntax error, or null
             return Outcome(ok=True, value_json=json.dumps(done["error"]))
         if done.get("dropped_logs"):
             logs.append(f"({done['dropped_logs']} more log lines dropped: the limit is reached)")
         return Outcome(ok=done["ok"], value_json=value.decode() if done["ok"] else "null",
-                       error=done.get("error"), logs=logs, duration_ms=(loop.time() - started) * 1000)
+                       error=done.get("error"), logs=logs, duration_ms=clock.elapsed_ms())
 
-    async def _invoke(self, request: Request, host: HostHandler, logs: list[str]) -> Frame:
+    async def _invoke(self, request: Request, host: HostHandler, logs: list[str], timeout: float,
+                      clock: "_RunClock") -> Frame:
         """Invoke on a free worker; one found dead before it got the request is replaced and another used."""
         while True:
             worker = await self._take()
             worker.busy = True
             healthy = False
             try:
-                frame = await worker.invoke(request, host, logs)
+                clock.start()
+                async with asyncio.timeout(timeout):
+                    frame = await worker.invoke(request, host, logs)
                 healthy = True
                 return frame
             except WorkerGone:

@@ -3,6 +3,8 @@
 Nobody waits for a record: the call that ran the function answers at once, and the records
 of every run that ended meanwhile go to the database together (with the jobs they finish).
 Readers of run history call `flush` first, so they always see every run that has ended.
+A run that finishes a job gets a future that is done once its batch has been written (the
+dispatcher holds the job until then, so it never takes a finished job for a queued one).
 """
 
 from __future__ import annotations
@@ -25,14 +27,20 @@ class RunRecorder:
         self._keep = keep
         self._delay = delay
         self._pending: list[tuple[str, RunRecord, str | None]] = []
+        self._written: list[asyncio.Future[None]] = []  # one per pending run that finishes a job
         self._flushing: asyncio.Task | None = None
         self.failures = 0
 
-    def record(self, app_id: str, run: RunRecord, job_id: str | None) -> None:
-        """Queue a run's record (and the job it finishes) for the next batch."""
+    def record(self, app_id: str, run: RunRecord, job_id: str | None) -> asyncio.Future[None] | None:
+        """Queue a run's record (and the job it finishes) for the next batch; with a job, when it is written."""
         self._pending.append((app_id, run, job_id))
+        written = None
+        if job_id is not None:
+            written = asyncio.get_running_loop().create_future()
+            self._written.append(written)
         if self._flushing is None or self._flushing.done():
             self._flushing = asyncio.ensure_future(self._flush_soon())
+        return written
 
     async def flush(self) -> None:
         """Wait until every run recorded so far is in the database."""
@@ -48,8 +56,13 @@ class RunRecorder:
 
     async def _write(self) -> None:
         batch, self._pending = self._pending, []
+        written, self._written = self._written, []
         try:
             await self._store.record_runs(batch, self._keep)
-        except Exception:
+        except Exception:  # the jobs stay queued: they run again (at least once)
             self.failures += len(batch)
             log.exception("could not record %d function runs", len(batch))
+        finally:
+            for future in written:
+                if not future.done():
+                    future.set_result(None)

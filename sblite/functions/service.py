@@ -264,7 +264,7 @@ class FunctionService:
         run = RunRecord(id=ids.new_id(), function_id=record.id, version=record.version, trigger=trigger,
                         message_id=message_id, started=started, completed=now_text(),
                         duration_ms=outcome.duration_ms, success=outcome.ok, output=output, error=outcome.error)
-        self._recorder.record(record.app_id, run, job_id if outcome.ok else None)
+        outcome.recorded = self._recorder.record(record.app_id, run, job_id if outcome.ok else None)
         self._last_runs[record.id] = run.completed
         return outcome
 

@@ -175,11 +175,17 @@ class FunctionStore:
             "INSERT INTO function_jobs (id, app_id, function_id, message, identity, next_at, created) "
             "VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
 
-    async def queued_jobs(self) -> list[Job]:
-        """Jobs waiting to run, oldest first (after a restart)."""
+    async def due_jobs(self, now: float, limit: int) -> list[Job]:
+        """Queued jobs whose time has come, oldest first, at most `limit`."""
         rows = await self._db.read(lambda c: c.execute(
-            "SELECT * FROM function_jobs WHERE status = 'queued' ORDER BY seq").fetchall())
+            "SELECT * FROM function_jobs WHERE status = 'queued' AND next_at <= ? ORDER BY seq LIMIT ?",
+            (now, limit)).fetchall())
         return [_job(row) for row in rows]
+
+    async def next_due(self, after: float) -> float | None:
+        """When the earliest queued job not yet due at `after` is due (None if there is none)."""
+        return await self._db.read(lambda c: c.execute(
+            "SELECT MIN(next_at) FROM function_jobs WHERE status = 'queued' AND next_at > ?", (after,)).fetchone()[0])
 
     async def jobs(self, app_id: str, status: str, limit: int) -> list[Job]:
         """An app's jobs of one status, oldest first."""
