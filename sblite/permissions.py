@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import functools
 import re
 from dataclasses import dataclass
 
@@ -59,6 +60,7 @@ def _level(digits: tuple[int, int, int], bit: int) -> Level:
     return Level.OWNER
 
 
+@functools.lru_cache(maxsize=4096)  # a pure function of the name, asked on every document call
 def collection_rules(name: str) -> CollectionRules:
     """The rules for a (validated) collection name; the owner digit is never consulted."""
     validate_collection_name(name)

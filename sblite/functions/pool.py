@@ -127,7 +127,8 @@ class Worker:
         head: dict[str, Any] = {"op": request.op}
         if request.key:
             head["key"] = request.key
-        if request.limits != self._limits_sent:  # the worker keeps the last limits it was sent
+        # The worker keeps the last limits it was sent: send them only when they change.
+        if request.limits is not self._limits_sent and request.limits != self._limits_sent:
             head["limits"] = self._limits_sent = request.limits
         if self._ended or not self._write(head, request.spec if request.op == "run" else request.source):
             raise WorkerGone("the worker had ended")

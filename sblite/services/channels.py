@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Callable
 
 from sblite.channels import ChannelRule, match_rule, parse_rule, validate_channel
 from sblite.errors import NotFound
@@ -64,14 +65,14 @@ class ChannelService:
         keep = self.rule_for(app_id, channel).history
         return await self._store.history(app_id, channel, keep) if keep else []
 
-    def record(self, message: Message, frame: str) -> None:
-        """Hub recorder: keep a message when its channel's rule asks for history."""
+    def record(self, message: Message, framed: Callable[[], str]) -> None:
+        """Hub recorder: keep a message (its frame is `framed()`) when its channel's rule asks for history."""
         if message.type in UNRECORDED_TYPES:
             return
         keep = self.rule_for(message.app_id, message.channel).history
         if keep:
             task = asyncio.ensure_future(
-                self._store.append_history(message.app_id, message.channel, frame, keep, now_text()))
+                self._store.append_history(message.app_id, message.channel, framed(), keep, now_text()))
             self._pending.add(task)
             task.add_done_callback(self._recorded)
 

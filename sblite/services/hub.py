@@ -94,7 +94,7 @@ class Hub:
         self._connections: dict[str, Connection] = {}
         self._members: dict[tuple[str, str], set[Connection]] = {}
         self._per_user: Counter[str] = Counter()
-        self._recorders: list[Callable[[Message, str], None]] = []
+        self._recorders: list[Callable[[Message, Callable[[], str]], None]] = []
         bus.subscribe(self.deliver)
 
     # --- connections
@@ -202,20 +202,28 @@ class Hub:
             conn.sink.close(False)
             self.disconnect(conn)
 
-    def on_record(self, recorder: Callable[[Message, str], None]) -> None:
-        """Call `recorder(message, frame)` for every message the hub frames (channel history)."""
+    def on_record(self, recorder: Callable[[Message, Callable[[], str]], None]) -> None:
+        """Call `recorder(message, framed)` for every message delivered; `framed()` is its frame (history)."""
         self._recorders.append(recorder)
 
     def deliver(self, message: Message) -> None:
         """Bus subscriber: send a message to the members of its channel."""
         if not message.app_id or not message.channel:
             return
-        frame = payload(message.sid, message.type, message.data, message.channel)
+        frame = ""
+
+        def framed() -> str:  # most database events reach no member and no history: frame on demand
+            nonlocal frame
+            if not frame:
+                frame = payload(message.sid, message.type, message.data, message.channel)
+            return frame
+
         for recorder in self._recorders:
-            recorder(message, frame)
+            recorder(message, framed)
         members = self._members.get((message.app_id, message.channel))
         if not members:
             return
+        framed()
         readers = self._db_readers(message, members) if message.type in DB_EVENT_TYPES else members
         encoded = frame.encode()  # once for every member
         for conn in tuple(readers):
