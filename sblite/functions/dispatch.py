@@ -57,6 +57,7 @@ class Dispatcher:
         self._max_attempts = max_attempts
         self._anonymous = anonymous
         self._max_running = max_running
+        self._refill_room = max(1, max_running // 4)  # read SQLite again once this many runs have finished
         self._clock = clock
         self._tasks: set[asyncio.Task] = set()  # storing the jobs of a message
         # A job stays here until SQLite shows its outcome (deleted, rescheduled or parked).
@@ -137,7 +138,7 @@ class Dispatcher:
         if self._finished_while_reading is not None:
             self._finished_while_reading.add(job_id)
         self._done(task)
-        if self._backlog:
+        if self._backlog and self._max_running - len(self._running) >= self._refill_room:
             self._wake()
 
     def _wake(self) -> None:
@@ -151,8 +152,8 @@ class Dispatcher:
         """Start the oldest due jobs that are not running, while there is room."""
         while self._backlog and not self._closed:
             room = self._max_running - len(self._running)
-            if room <= 0:
-                return  # a run that finishes wakes the refill again
+            if room < self._refill_room and self._running:
+                return  # finishing runs wake the refill again once there is room for a batch
             seen = self._changes
             self._finished_while_reading = finished = set()
             try:  # a job that finishes meanwhile may still look queued in what is read
