@@ -860,9 +860,10 @@ async def test_a_burst_waits_in_the_database_and_every_message_runs_once(aiohttp
 
     assert await eventually(tallied, 20, "60 documents") == list(range(60))  # each message ran once
     await eventually(lambda: _no_jobs(api), 5, "no job left")
-    stats = api.client.server.app[DISPATCHER].stats
-    assert (stats["succeeded"], stats["retried"]) == (60, 0)
-    assert 1 < stats["peak_running"] <= 4  # the rest waited in SQLite, not in memory
+    dispatcher = api.client.server.app[DISPATCHER]
+    assert (dispatcher.stats["succeeded"], dispatcher.stats["retried"]) == (60, 0)
+    assert 1 < dispatcher.peak_held <= 4  # the rest waited in SQLite, not in memory
+    assert dispatcher.held == 0
 
 
 async def test_queued_runs_resume_after_a_restart(aiohttp_client, tmp_path):
@@ -983,3 +984,4 @@ async def test_metrics_count_function_runs(api):
     text = await resp.text()
     assert 'sblite_function_runs_total{event="succeeded"} 1' in text
     assert "sblite_function_workers " in text and "sblite_function_workers 0" not in text
+    assert "sblite_function_runs_held 0" in text

@@ -70,7 +70,13 @@ class Dispatcher:
         self._timer_due = 0.0
         self._closed = False
         self.stats: Counter[str] = Counter()
+        self.peak_held = 0  # the most runs held in memory at once
         self._unsubscribes = [bus.subscribe(self.on_message, durable=True), bus.subscribe_staged(self.stage)]
+
+    @property
+    def held(self) -> int:
+        """Runs held in memory now (running, or waiting for a worker)."""
+        return len(self._running)
 
     async def resume(self) -> None:
         """Run the jobs a previous process left queued (from SQLite, as room allows)."""
@@ -130,7 +136,7 @@ class Dispatcher:
             return
         task = asyncio.ensure_future(self._run(job))
         self._running[job.id] = task
-        self.stats["peak_running"] = max(self.stats["peak_running"], len(self._running))
+        self.peak_held = max(self.peak_held, len(self._running))
         task.add_done_callback(lambda done: self._finished(job.id, done))
 
     def _finished(self, job_id: str, task: asyncio.Task) -> None:

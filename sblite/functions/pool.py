@@ -344,7 +344,7 @@ class WorkerPool:
                        error=done.get("error"), logs=logs, duration_ms=clock.elapsed_ms())
 
     async def _invoke(self, request: Request, host: HostHandler, logs: list[str], timeout: float,
-                      clock: "_RunClock") -> Frame:
+                      clock: _RunClock) -> Frame:
         """Invoke on a free worker; one found dead before it got the request is replaced and another used."""
         while True:
             worker = await self._take()

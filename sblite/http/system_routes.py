@@ -57,6 +57,9 @@ async def metrics(request: web.Request) -> web.Response:
         "# TYPE sblite_function_runs_total counter",
         *(f'sblite_function_runs_total{{event="{name}"}} {value}'
           for name, value in sorted(request.app[DISPATCHER].stats.items())),
+        "# HELP sblite_function_runs_held Message-triggered runs in memory (the rest wait in the database).",
+        "# TYPE sblite_function_runs_held gauge",
+        f"sblite_function_runs_held {request.app[DISPATCHER].held}",
         "# HELP sblite_function_workers Live function worker processes.",
         "# TYPE sblite_function_workers gauge",
         f"sblite_function_workers {len(request.app[FUNCTIONS].pool.pids())}",
