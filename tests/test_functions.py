@@ -12,14 +12,16 @@ from aiohttp import web
 
 from sblite.app import create_app
 from sblite.functions.host import MAX_DEPTH
-from sblite.http.keys import DISPATCHER
+from sblite.http.keys import ACCOUNTS, BUS, DATABASE, DISPATCHER
+from sblite.model import Message
+from sblite.store import DatabaseClosed
 from tests.conftest import Api, make_config
 from tests.function_helpers import (
     EVAL_SOURCE, add_function, eventually, evaluate, exec_fn, info, logged, logged_json, open_client,
     queued_jobs, update_function, wait_runs,
 )
 from tests.realtime_clients import CLIENTS, RealtimeClient
-from tests.support import DEV_ADMIN_EMAIL, DEV_ADMIN_PASSWORD
+from tests.support import DEV_ADMIN_EMAIL, DEV_ADMIN_PASSWORD, DEV_PK
 
 TRACE = "function handle(body) { log(JSON.stringify(body)); }"
 ECHO = "function handle(body, query, headers) { return {body: body, query: query, headers: headers}; }"
@@ -864,6 +866,18 @@ async def test_a_burst_waits_in_the_database_and_every_message_runs_once(aiohttp
     assert (dispatcher.stats["succeeded"], dispatcher.stats["retried"]) == (60, 0)
     assert 1 < dispatcher.peak_held <= 4  # the rest waited in SQLite, not in memory
     assert dispatcher.held == 0
+
+
+async def test_a_message_whose_runs_cannot_be_stored_is_not_acknowledged(api):
+    await add_function(api, "never", TRACE, "work")
+    app = api.client.server.app
+    app_id = (await app[ACCOUNTS].app_for_pk(DEV_PK)).id
+    await app[DATABASE].close()  # as at shutdown: nothing can be written any more
+    acknowledged = []
+    with pytest.raises(DatabaseClosed):
+        await app[BUS].publish_durably(Message(type="work", channel="q", data="x", app_id=app_id),
+                                       on_stored=lambda: acknowledged.append(True))
+    assert acknowledged == []
 
 
 async def test_queued_runs_resume_after_a_restart(aiohttp_client, tmp_path):

@@ -59,7 +59,7 @@ class Dispatcher:
         self._max_running = max_running
         self._refill_room = max(1, max_running // 4)  # read SQLite again once this many runs have finished
         self._clock = clock
-        self._tasks: set[asyncio.Task] = set()  # storing the jobs of a message
+        self._tasks: set[asyncio.Task] = set()  # refills from SQLite
         # A job stays here until SQLite shows its outcome (deleted, rescheduled or parked).
         self._running: dict[str, asyncio.Task] = {}
         self._backlog = False  # SQLite may hold due jobs that are not running
@@ -88,9 +88,14 @@ class Dispatcher:
         matches = self._triggered(message)
         if not matches:
             return None
-        queued = asyncio.ensure_future(self._enqueue(self.jobs_for(matches, [message])))
-        self._track(queued)
-        return asyncio.shield(queued)
+        jobs = self.jobs_for(matches, [message])
+        try:
+            stored = self._store.enqueue(jobs, now_text())
+        except Exception as exc:  # the database is closing: the publisher must hear it
+            stored = asyncio.get_running_loop().create_future()
+            stored.set_exception(exc)
+        stored.add_done_callback(lambda done: self._stored(jobs, done))
+        return asyncio.shield(stored)  # a publisher that gives up waiting must not stop the jobs
 
     def stage(self, template: Message) -> "_StagedJobs | None":
         """Bus stager: the jobs of a change's messages, stored in the change's own transaction."""
@@ -116,8 +121,12 @@ class Dispatcher:
                      for record in matches]
         return jobs
 
-    async def _enqueue(self, jobs: list[Job]) -> None:
-        await self._store.enqueue(jobs, now_text())
+    def _stored(self, jobs: list[Job], stored: asyncio.Future) -> None:
+        if stored.cancelled() or stored.exception() is not None:
+            self.stats["internal_errors"] += 1
+            log.error("could not queue %d function run(s): %r", len(jobs),
+                      None if stored.cancelled() else stored.exception())
+            return
         self.start(jobs)
 
     def start(self, jobs: list[Job]) -> None:

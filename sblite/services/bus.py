@@ -78,7 +78,9 @@ class EventBus:
         """Store first (durable subscribers), then call `on_stored` (an acknowledgement), then deliver."""
         self.published[message.type] += 1
         pending = self._call(self._durable, message)
-        if pending:
+        if len(pending) == 1:
+            await pending[0]
+        elif pending:
             await asyncio.gather(*pending)
         if on_stored is not None:
             on_stored()

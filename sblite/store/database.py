@@ -174,12 +174,19 @@ class Database:
 
     async def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run `fn(conn)` in the next committed batch and return its result once durable."""
+        return await self.submit(fn)
+
+    def submit(self, fn: Callable[[sqlite3.Connection], T]) -> asyncio.Future[T]:
+        """Queue `fn(conn)` for the next batch; the future holds its result once committed.
+
+        The write runs even if the future is cancelled (only its result is lost then).
+        """
         if self._closed or self._write_thread is None:
             raise DatabaseClosed("the database is closed")
         loop = asyncio.get_running_loop()
         future = loop.create_future()
         self._write_jobs.put(_PendingWrite(fn, future, loop))
-        return await future
+        return future
 
     def _run_batch(self, batch: list[_PendingWrite]) -> list[tuple[bool, Any]]:
         conn = self._writer

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import sqlite3
 from dataclasses import dataclass
 from typing import Any
@@ -162,9 +164,9 @@ class FunctionStore:
 
     # --- jobs
 
-    async def enqueue(self, jobs: list[Job], now_text: str) -> None:
-        """Queue jobs durably."""
-        await self._db.write(lambda conn: self.enqueue_in(conn, jobs, now_text))
+    def enqueue(self, jobs: list[Job], now_text: str) -> asyncio.Future[None]:
+        """Queue jobs durably; the future is done once they are committed."""
+        return self._db.submit(lambda conn: self.enqueue_in(conn, jobs, now_text))
 
     @staticmethod
     def enqueue_in(conn: sqlite3.Connection, jobs: list[Job], now_text: str) -> None:
