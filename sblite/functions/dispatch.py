@@ -59,7 +59,6 @@ class Dispatcher:
         self._max_running = max_running
         self._refill_room = max(1, max_running // 4)  # read SQLite again once this many runs have finished
         self._clock = clock
-        self._tasks: set[asyncio.Task] = set()  # refills from SQLite
         # A job stays here until SQLite shows its outcome (deleted, rescheduled or parked).
         self._running: dict[str, asyncio.Task] = {}
         self._backlog = False  # SQLite may hold due jobs that are not running
@@ -161,7 +160,7 @@ class Dispatcher:
         self._changes += 1
         if not self._closed and (self._refill is None or self._refill.done()):
             self._refill = asyncio.ensure_future(self._fill())
-            self._track(self._refill)
+            self._refill.add_done_callback(self._done)
 
     async def _fill(self) -> None:
         """Start the oldest due jobs that are not running, while there is room."""
@@ -200,11 +199,6 @@ class Dispatcher:
         self._timer = None
         self._backlog = True
         self._wake()
-
-    def _track(self, task: asyncio.Task) -> None:
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        task.add_done_callback(self._done)
 
     def _done(self, task: asyncio.Task) -> None:
         if not task.cancelled() and task.exception() is not None:
@@ -259,7 +253,7 @@ class Dispatcher:
             unsubscribe()
         if self._timer is not None:
             self._timer.cancel()
-        tasks = [*self._tasks, *self._running.values()]
+        tasks = [*self._running.values(), *([self._refill] if self._refill is not None else [])]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)

@@ -223,7 +223,7 @@ class Hub:
         members = self._members.get((message.app_id, message.channel))
         if not members:
             return
-        framed()
+        frame = framed()
         readers = self._db_readers(message, members) if message.type in DB_EVENT_TYPES else members
         encoded = frame.encode()  # once for every member
         for conn in tuple(readers):
