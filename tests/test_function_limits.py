@@ -74,13 +74,12 @@ def _alive(pid: int) -> bool:
 
 
 async def _app(aiohttp_client, tmp_path, **overrides) -> Api:
-    config = make_config(tmp_path, functions_timeout_seconds=TIMEOUT_SECONDS, functions_workers=WORKERS,
-                         **overrides)
-    return Api(await aiohttp_client(create_app(config)))
+    settings = {"functions_timeout_seconds": TIMEOUT_SECONDS, "functions_workers": WORKERS, **overrides}
+    return Api(await aiohttp_client(create_app(make_config(tmp_path, **settings))))
 
 
-async def _add(api: Api, name: str, source: str) -> None:
-    status, body = await api.root("POST", "/fn/add", {"name": name, "trigger": "web", "code": source})
+async def _add(api: Api, name: str, source: str, trigger: str = "web") -> None:
+    status, body = await api.root("POST", "/fn/add", {"name": name, "trigger": trigger, "code": source})
     assert status == 200, body
 
 
@@ -205,8 +204,7 @@ async def test_killed_idle_worker_is_replaced_and_the_server_keeps_answering(aio
 
 
 async def test_worker_killed_mid_run_fails_that_run_only(aiohttp_client, tmp_path):
-    config = make_config(tmp_path, functions_timeout_seconds=5, functions_workers=1)
-    api = Api(await aiohttp_client(create_app(config)))
+    api = await _app(aiohttp_client, tmp_path, functions_timeout_seconds=5, functions_workers=1)
     await _add(api, "ok", OK_SOURCE)
     await _add(api, "spin", "function handle() { while (true) {} }")
     token = await api.register()
@@ -271,8 +269,7 @@ function handle() {
 
 
 async def test_pool_grows_while_every_worker_is_busy_and_no_further(aiohttp_client, tmp_path):
-    config = make_config(tmp_path, functions_timeout_seconds=5, functions_workers=4)
-    api = Api(await aiohttp_client(create_app(config)))
+    api = await _app(aiohttp_client, tmp_path, functions_timeout_seconds=5, functions_workers=4)
     await _add(api, "ok", OK_SOURCE)
     await _add(api, "busy", "function handle() { var t = Date.now(); while (Date.now() - t < 300) {} return 1; }")
     token = await api.register()
@@ -288,12 +285,10 @@ async def test_pool_grows_while_every_worker_is_busy_and_no_further(aiohttp_clie
 
 
 async def test_waiting_for_a_worker_does_not_count_against_the_time_limit(aiohttp_client, tmp_path):
-    config = make_config(tmp_path, functions_timeout_seconds=1, functions_workers=1)
-    api = Api(await aiohttp_client(create_app(config)))
+    api = await _app(aiohttp_client, tmp_path, functions_timeout_seconds=1, functions_workers=1)
     slow = "function handle() { var t = Date.now(); while (Date.now() - t < 300) {} return 1; }"
     await _add(api, "slow", slow)
-    status, body = await api.root("POST", "/fn/add", {"name": "slow_msg", "trigger": "slow", "code": slow})
-    assert status == 200, body
+    await _add(api, "slow_msg", slow, trigger="slow")
     token = await api.register()
 
     # One worker, five calls of 0.3 s each: the last waits 1.2 s for the worker, over the 1 s limit.
