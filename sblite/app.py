@@ -64,7 +64,8 @@ def function_limits(config: Config) -> FunctionLimits:
         timeout_seconds=config.functions_timeout_seconds, memory_bytes=config.functions_memory_mb * 1024 * 1024,
         stack_bytes=config.functions_stack_kb * 1024, host_calls=config.functions_max_host_calls,
         io_bytes=config.functions_max_io_bytes, log_lines=config.functions_max_log_lines,
-        log_line_bytes=config.functions_max_log_line_bytes, history=config.functions_history)
+        log_line_bytes=config.functions_max_log_line_bytes, history=config.functions_history,
+        web_wait_seconds=config.functions_web_wait_seconds)
 
 
 async def _functions(app: web.Application) -> AsyncIterator[None]:

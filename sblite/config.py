@@ -46,6 +46,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("realtime_max_outgoing_bytes", 1048576, "Unsent bytes a connection may fall behind by before it is disconnected."),
     Setting("functions_workers", 0, "Most worker processes running functions (two start, more while all are busy); 0 means six per CPU, at least 8."),
     Setting("functions_timeout_seconds", 5, "Wall time one function run may take before its worker is killed."),
+    Setting("functions_web_wait_seconds", 30, "How long a web call waits for a free worker before it is answered 503."),
     Setting("functions_memory_mb", 32, "JavaScript heap of one function run, in MiB."),
     Setting("functions_stack_kb", 1024, "JavaScript stack of one function run, in KiB."),
     Setting("functions_max_host_calls", 1000, "Host calls (create, publish, fetch, ...) one run may make."),
@@ -87,6 +88,7 @@ class Config:
     realtime_max_outgoing_bytes: int = _DEFAULTS["realtime_max_outgoing_bytes"]
     functions_workers: int = _DEFAULTS["functions_workers"]
     functions_timeout_seconds: int = _DEFAULTS["functions_timeout_seconds"]
+    functions_web_wait_seconds: int = _DEFAULTS["functions_web_wait_seconds"]
     functions_memory_mb: int = _DEFAULTS["functions_memory_mb"]
     functions_stack_kb: int = _DEFAULTS["functions_stack_kb"]
     functions_max_host_calls: int = _DEFAULTS["functions_max_host_calls"]

@@ -308,3 +308,17 @@ async def test_waiting_for_a_worker_does_not_count_against_the_time_limit(aiohtt
     history = await eventually(all_ran, 15, "five message runs")
     assert [run["success"] for run in history] == [True] * 5, [run["error"] for run in history]
     assert all(run["durationMs"] < 1000 for run in history), [run["durationMs"] for run in history]
+
+
+async def test_a_web_call_that_finds_every_worker_busy_too_long_is_answered_503(aiohttp_client, tmp_path):
+    api = await _app(aiohttp_client, tmp_path, functions_timeout_seconds=5, functions_workers=1,
+                     functions_web_wait_seconds=1)
+    await _add(api, "slow", "function handle() { var t = Date.now(); while (Date.now() - t < 600) {} return 1; }")
+    token = await api.register()
+    # One worker: the first call runs at once, the second after 0.6 s, the third and fourth would
+    # have to wait 1.2 s and 1.8 s, past the 1 s bound.
+    results = await asyncio.gather(*(_exec(api, token, "slow") for _ in range(4)))
+    assert sorted(status for status, _, _ in results) == [200, 200, 503, 503], results
+    refused = [answer for status, answer, _ in results if status == 503]
+    assert all("busy" in answer and "did not run" in answer for answer in refused), refused
+    assert (await _exec(api, token, "slow"))[:2] == (200, 1)  # the pool is free again

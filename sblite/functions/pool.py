@@ -36,6 +36,10 @@ class WorkerGone(WorkerDied):
     """The worker had ended before it was sent the invocation: nothing ran, another may take it."""
 
 
+class NoWorkerFree(RuntimeError):
+    """Every worker stayed busy for as long as the caller would wait: nothing ran."""
+
+
 @dataclass(frozen=True)
 class Request:
     """One invocation for a worker: `run` a function version, or `check` a source."""
@@ -56,6 +60,7 @@ class Outcome:
     error: str | None = None
     logs: list[str] = field(default_factory=list)
     timed_out: bool = False
+    busy: bool = False  # it never ran: no worker was free in time
     duration_ms: float = 0.0
     recorded: Awaitable[None] | None = None  # set by the service: done once the job it finished is written
 
@@ -323,13 +328,20 @@ class WorkerPool:
             return f"its top-level code did not finish: {outcome.error}"
         return outcome.value
 
-    async def run(self, request: Request, host: HostHandler, timeout: float) -> Outcome:
-        """Run one invocation within `timeout` seconds of wall time on a worker (waiting for one is not counted)."""
+    async def run(self, request: Request, host: HostHandler, timeout: float, wait: float | None = None) -> Outcome:
+        """Run one invocation within `timeout` seconds of wall time on a worker.
+
+        Waiting for a free worker is not counted; with `wait`, the run is given up (and never
+        runs) when no worker is free within that many seconds.
+        """
         await self.start()
         logs: list[str] = []
         clock = _RunClock()
         try:
-            done, value = await self._invoke(request, host, logs, timeout, clock)
+            done, value = await self._invoke(request, host, logs, timeout, clock, wait)
+        except NoWorkerFree:
+            return Outcome(ok=False, error=f"every function worker stayed busy for {wait:g} s: the function did not "
+                                           "run; try again later", busy=True)
         except TimeoutError:
             return Outcome(ok=False, error=f"timeout: the function ran for more than {timeout:g} s and was stopped",
                            logs=logs, timed_out=True, duration_ms=clock.elapsed_ms())
@@ -344,10 +356,14 @@ class WorkerPool:
                        error=done.get("error"), logs=logs, duration_ms=clock.elapsed_ms())
 
     async def _invoke(self, request: Request, host: HostHandler, logs: list[str], timeout: float,
-                      clock: _RunClock) -> Frame:
+                      clock: _RunClock, wait: float | None) -> Frame:
         """Invoke on a free worker; one found dead before it got the request is replaced and another used."""
         while True:
-            worker = await self._take()
+            try:
+                async with asyncio.timeout(wait):
+                    worker = await self._take()
+            except TimeoutError:
+                raise NoWorkerFree() from None
             worker.busy = True
             healthy = False
             try:

@@ -37,6 +37,7 @@ class FunctionLimits:
     log_lines: int = 100
     log_line_bytes: int = 8192
     history: int = 100
+    web_wait_seconds: float = 30  # how long a web call waits for a free worker
 
     def for_worker(self) -> dict[str, int]:
         """The limits the worker applies itself."""
@@ -242,14 +243,20 @@ class FunctionService:
         """Run a function for an HTTP caller; its return value's JSON, or ApiError(500) with its error."""
         record = self.named(identity.app_id, name)
         spec = {"kind": "web", "body": body, "query": query, "headers": headers}
-        outcome = await self.run(record, spec, RunContext(identity.app_id, identity, record.id), WEB, None)
+        outcome = await self.run(record, spec, RunContext(identity.app_id, identity, record.id), WEB, None,
+                                 wait=self.limits.web_wait_seconds)
+        if outcome.busy:
+            raise ApiError(outcome.error or "busy", status=503)
         if not outcome.ok:
             raise ApiError(f"error executing your function: {outcome.error}", status=500)
         return outcome.value_json
 
     async def run(self, record: FunctionRecord, spec: dict[str, Any], context: RunContext, trigger: str,
-                  message_id: str | None, job_id: str | None = None) -> Outcome:
-        """Run a function once and record the run (and finish its job when it succeeded)."""
+                  message_id: str | None, job_id: str | None = None, wait: float | None = None) -> Outcome:
+        """Run a function once and record the run (and finish its job when it succeeded).
+
+        With `wait`, a run that finds no free worker within that many seconds is given up.
+        """
         spec = {**spec, "env": await self._env(record.app_id)}
         request = Request("run", record.code, self._worker_limits, key=f"{record.id}:{record.version}",
                           spec=dumps_stored(spec))
@@ -257,7 +264,7 @@ class FunctionService:
         if len(request.spec) > self.limits.io_bytes:
             outcome = Outcome(ok=False, error=f"the input is larger than {self.limits.io_bytes} bytes")
         else:
-            outcome = await self._pool.run(request, self._host.handler(context), self.limits.timeout_seconds)
+            outcome = await self._pool.run(request, self._host.handler(context), self.limits.timeout_seconds, wait)
         output = ["Function started", *outcome.logs, "Function completed"]
         if outcome.error:
             output.append(outcome.error)
