@@ -114,11 +114,11 @@ def smoke_check(base: str, token: str) -> None:
         raise BenchError(f"GET /db/{COLLECTION}?size=25 answered {status}: {text!r}")
 
 
-def count_docs(base: str, token: str) -> int:
-    """The `total` the server reports for the bench collection."""
-    status, text = http(f"{base}/db/{COLLECTION}?size=1", token=token)
+def count_docs(base: str, token: str, collection: str = COLLECTION) -> int:
+    """The `total` the server reports for a collection (the bench collection by default)."""
+    status, text = http(f"{base}/db/{collection}?size=1", token=token)
     if status != 200:
-        raise BenchError(f"GET /db/{COLLECTION}?size=1 answered {status}: {text!r}")
+        raise BenchError(f"GET /db/{collection}?size=1 answered {status}: {text!r}")
     return int(json.loads(text)["total"])
 
 
@@ -151,16 +151,13 @@ def parse_wrk(out: str) -> RunResult:
     )
 
 
-def run_wrk(
-    base: str, token: str, phase: Phase, args: argparse.Namespace, seconds: int
-) -> RunResult:
-    """Run wrk once for `seconds` against one phase and return its parsed result."""
+def run_wrk(base: str, token: str, path: str, mode: str, args: argparse.Namespace, seconds: float) -> RunResult:
+    """Run wrk once for `seconds` against `path` (sb_wrk.lua `mode`) and return its parsed result."""
     cmd = [
-        "wrk", f"-t{args.threads}", f"-c{args.connections}", f"-d{seconds}s",
-        "--timeout", "5s", "--latency", "-s", str(LUA_SCRIPT), base + phase.path,
+        "wrk", f"-t{args.threads}", f"-c{args.connections}", f"-d{max(1, round(seconds))}s",
+        "--timeout", "5s", "--latency", "-s", str(LUA_SCRIPT), base + path,
     ]
-    env = {**os.environ, "SB_PK": DEV_PK, "SB_TOKEN": token, "SB_MODE": phase.mode,
-           "SB_PATH": phase.path}
+    env = {**os.environ, "SB_PK": DEV_PK, "SB_TOKEN": token, "SB_MODE": mode, "SB_PATH": path}
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=seconds + 60)
     if proc.returncode != 0:
         raise BenchError(f"wrk exited with {proc.returncode}:\n{proc.stdout}{proc.stderr}")
@@ -210,11 +207,11 @@ def benchmark(args: argparse.Namespace, log: Callable[[str], None]) -> dict[str,
             docs_total = 0
             if args.warmup > 0:
                 log(f"warmup: creates for {args.warmup}s")
-                warmup = run_wrk(server.url, token, phases[0], args, args.warmup)
+                warmup = run_wrk(server.url, token, phases[0].path, phases[0].mode, args, args.warmup)
             for phase in phases:
                 for i in range(args.runs):
                     ensure_alive(server)
-                    result = run_wrk(server.url, token, phase, args, args.seconds)
+                    result = run_wrk(server.url, token, phase.path, phase.mode, args, args.seconds)
                     phase.runs.append(result)
                     log(f"{phase.name} run {i + 1}/{args.runs}: {result.rps:.1f} req/s, "
                         f"p50 {result.p50_ms:.2f} ms, p99 {result.p99_ms:.2f} ms, "
@@ -318,28 +315,38 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the benchmark; 0 = clean run, 1 = errors during the run, 2 = could not run."""
-    args = parse_args(argv)
+def run_main(args: argparse.Namespace, benchmark: Callable[[argparse.Namespace, Callable[[str], None]], dict],
+             render: Callable[[dict], str], failures: tuple[type[BaseException], ...] = ()) -> int:
+    """A wrk-driven benchmark from start to exit status: 0 = clean, 1 = errors during the run, 2 = could not run.
+
+    The table goes to stdout (stderr with --json, when the JSON report takes stdout); progress to stderr.
+    """
     if shutil.which("wrk") is None:
         print("error: `wrk` is not installed; this benchmark needs it as its load generator.\n"
               "Install it, e.g. `sudo apt-get install wrk` (Debian/Ubuntu) or `brew install wrk`.",
               file=sys.stderr)
         return 2
-    table_out = sys.stderr if args.json else sys.stdout
 
     def log(msg: str) -> None:
         print(msg, file=sys.stderr, flush=True)
 
     try:
         report = benchmark(args, log)
-    except (BenchError, RuntimeError, OSError, subprocess.SubprocessError) as err:
+    except (BenchError, RuntimeError, OSError, subprocess.SubprocessError, *failures) as err:
         print(f"\nBENCHMARK FAILED: {err}", file=sys.stderr)
         return 2
-    print(render(report), file=table_out, flush=True)
+    except KeyboardInterrupt:
+        print("\ninterrupted (the server was stopped)", file=sys.stderr)
+        return 130
+    print(render(report), file=sys.stderr if args.json else sys.stdout, flush=True)
     if args.json:
         print(json.dumps(report, indent=2))
     return 1 if report["errors"] else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark; 0 = clean run, 1 = errors during the run, 2 = could not run."""
+    return run_main(parse_args(argv), benchmark, render)
 
 
 if __name__ == "__main__":

@@ -40,12 +40,10 @@ from typing import Any, Callable
 
 import aiohttp
 
-from documents import (REPO_ROOT, BenchError, RunResult, ensure_alive, http, memory_kib, parse_wrk,
-                       register, stop_server)
+from documents import (REPO_ROOT, BenchError, RunResult, count_docs, ensure_alive, http, memory_kib,
+                       register, run_main, run_wrk, stop_server)
 from tests.support import DEV_PK, DEV_ROOT_TOKEN, ServerProcess, start_server
 
-BENCH_DIR = Path(__file__).resolve().parent
-LUA_SCRIPT = BENCH_DIR / "sb_wrk.lua"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 CHANNEL = "bench"
 WEB_COLLECTION = "fnweb"
@@ -172,14 +170,6 @@ def smoke_web(base: str, token: str) -> None:
         raise BenchError(f"POST /fn/exec/{WEB_FUNCTION} answered {status}: {text!r}")
 
 
-def count_docs(base: str, token: str, collection: str) -> int:
-    """The `total` the server reports for a collection."""
-    status, text = http(f"{base}/db/{collection}?size=1", token=token)
-    if status != 200:
-        raise BenchError(f"GET /db/{collection}?size=1 answered {status}: {text!r}")
-    return int(json.loads(text)["total"])
-
-
 def function_health(base: str) -> dict[str, Any]:
     """Failed runs (up to 100 shown by the server), parked and still-queued jobs."""
     failed = root_call(base, "GET", "/fn/runs?failed=1")
@@ -200,16 +190,9 @@ class WebRun:
     cpu: dict[str, float]
 
 
-def run_wrk(base: str, token: str, args: argparse.Namespace, seconds: float) -> RunResult:
+def web_wrk(base: str, token: str, args: argparse.Namespace, seconds: float) -> RunResult:
     """wrk once for `seconds` against POST /fn/exec/bench_web."""
-    path = f"/fn/exec/{WEB_FUNCTION}"
-    cmd = ["wrk", f"-t{args.threads}", f"-c{args.connections}", f"-d{max(1, round(seconds))}s",
-           "--timeout", "5s", "--latency", "-s", str(LUA_SCRIPT), base + path]
-    env = {**os.environ, "SB_PK": DEV_PK, "SB_TOKEN": token, "SB_MODE": "create", "SB_PATH": path}
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=seconds + 60)
-    if proc.returncode != 0:
-        raise BenchError(f"wrk exited with {proc.returncode}:\n{proc.stdout}{proc.stderr}")
-    return parse_wrk(proc.stdout)
+    return run_wrk(base, token, f"/fn/exec/{WEB_FUNCTION}", "create", args, seconds)
 
 
 # --------------------------------------------------------------------------- chan_in phase (WebSocket)
@@ -663,12 +646,12 @@ def benchmark(args: argparse.Namespace, log: Log) -> dict[str, Any]:
             warm_ok = 0
             if args.warmup > 0:
                 log(f"web warmup: wrk for {args.warmup}s")
-                warm = run_wrk(server.url, token, args, args.warmup)
+                warm = web_wrk(server.url, token, args, args.warmup)
                 warm_ok = warm.requests - warm.non2xx
             for i in range(args.runs):
                 ensure_alive(server)
                 start = meter.snapshot()
-                result = run_wrk(server.url, token, args, args.seconds)
+                result = web_wrk(server.url, token, args, args.seconds)
                 web = WebRun(result, CpuMeter.percent(start, meter.snapshot()))
                 web.cpu.update(CpuMeter.per_invocation(web.cpu, result.rps))
                 web_runs.append(web)
@@ -680,7 +663,7 @@ def benchmark(args: argparse.Namespace, log: Log) -> dict[str, Any]:
                 log(f"web profile: wrk for {args.profile_seconds + 1}s under py-spy")
                 path = workdir / "web.pyspy"
                 proc = start_profile(server.proc.pid, args.profile_seconds, path)
-                profiled = run_wrk(server.url, token, args, args.profile_seconds + 1)
+                profiled = web_wrk(server.url, token, args, args.profile_seconds + 1)
                 web_profile = finish_profile(proc, path, args.profile_seconds, args.top)
                 web_profile["calls_per_s"] = profiled.rps
                 web_profile_ok = profiled.requests - profiled.non2xx
@@ -857,28 +840,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark; 0 = clean run, 1 = errors during the run, 2 = could not run."""
-    args = parse_args(argv)
-    if shutil.which("wrk") is None:
-        print("error: `wrk` is not installed; this benchmark needs it for the web phase.\n"
-              "Install it, e.g. `sudo apt-get install wrk` (Debian/Ubuntu) or `brew install wrk`.", file=sys.stderr)
-        return 2
-    table_out = sys.stderr if args.json else sys.stdout
-
-    def log(msg: str) -> None:
-        print(msg, file=sys.stderr, flush=True)
-
-    try:
-        report = benchmark(args, log)
-    except (BenchError, RuntimeError, OSError, subprocess.SubprocessError, aiohttp.ClientError) as err:
-        print(f"\nBENCHMARK FAILED: {err}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("\ninterrupted (the server was stopped)", file=sys.stderr)
-        return 130
-    print(render(report), file=table_out, flush=True)
-    if args.json:
-        print(json.dumps(report, indent=2))
-    return 1 if report["errors"] else 0
+    return run_main(parse_args(argv), benchmark, render, failures=(aiohttp.ClientError,))
 
 
 if __name__ == "__main__":
