@@ -38,10 +38,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-import aiohttp
-
 from documents import (REPO_ROOT, BenchError, RunResult, count_docs, ensure_alive, http, memory_kib,
                        register, run_main, run_wrk, stop_server)
+from wsclient import WebSocket
 from tests.support import DEV_PK, DEV_ROOT_TOKEN, ServerProcess, start_server
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -242,6 +241,7 @@ class Tracker:
         self.first_send = 0.0
         self.last_done = 0.0
         self.progress = asyncio.Event()
+        self.on_completed: Callable[[], None] | None = None  # a closed-loop drive sends the next message here
 
     def reset(self, run: str) -> None:
         """Start a new run: events of older runs count as stale from now on."""
@@ -271,37 +271,40 @@ class Tracker:
         self.latencies_us.append(now_us - int(doc.get("sent", now_us)))
         self.last_done = time.monotonic()
         self.progress.set()
+        if self.on_completed is not None:
+            self.on_completed()
 
 
 class Socket:
-    """One realtime WebSocket of the bench user, with a reader task."""
+    """One realtime WebSocket of the bench user (a lean client: see wsclient.py)."""
 
-    def __init__(self, ws: aiohttp.ClientWebSocketResponse, tracker: Tracker) -> None:
-        self.ws = ws
+    def __init__(self, tracker: Tracker) -> None:
+        self.ws: WebSocket | None = None
         self.tracker = tracker
         self.frames: Counter[str] = Counter()
         self.first_error = ""
         self.closed_early = False
+        self._closing = False
         self._waiters: list[tuple[Callable[[dict], bool], asyncio.Future]] = []
-        self._reader = asyncio.ensure_future(self._read())
 
     @classmethod
-    async def open(cls, session: aiohttp.ClientSession, base: str, token: str, tracker: Tracker) -> "Socket":
+    async def open(cls, base: str, token: str, tracker: Tracker) -> "Socket":
         """Connect, wait for init, authenticate."""
-        ws = await session.ws_connect(f"{base.replace('http://', 'ws://')}/ws?sbpk={DEV_PK}", max_msg_size=0,
-                                      heartbeat=None, autoping=True)
-        sock = cls(ws, tracker)
-        await sock.wait(sock.watch(lambda f: f.get("type") == "init"), "init")
+        sock = cls(tracker)
+        init = sock.watch(lambda f: f.get("type") == "init")
+        sock.ws = await WebSocket.connect(f"{base.replace('http://', 'ws://')}/ws?sbpk={DEV_PK}", sock._received,
+                                          sock._lost)
+        await sock.wait(init, "init")
         authed = sock.watch(lambda f: f.get("type") in ("token", "error"))
-        await sock.send({"type": "auth", "data": token})
+        sock.send({"type": "auth", "data": token})
         await sock.wait(authed, "token")
         if sock.frames["error"]:
             raise BenchError(f"realtime auth failed: {sock.first_error}")
         return sock
 
-    async def send(self, message: dict[str, Any]) -> None:
-        """Send one frame."""
-        await self.ws.send_str(json.dumps(message, separators=(",", ":")))
+    def send(self, message: dict[str, Any]) -> None:
+        """Send one frame now."""
+        self.ws.send(json.dumps(message, separators=(",", ":")))
 
     def watch(self, predicate: Callable[[dict], bool]) -> asyncio.Future:
         """A future for the next frame matching `predicate` (set up before sending what it answers)."""
@@ -317,61 +320,63 @@ class Socket:
             raise BenchError(f"no {what} frame within {timeout:g}s (frames so far: {dict(self.frames)}, "
                              f"first error: {self.first_error!r})") from None
 
-    async def _read(self) -> None:
-        async for msg in self.ws:
-            if msg.type != aiohttp.WSMsgType.TEXT:
-                continue
-            frame = json.loads(msg.data)
-            kind = frame.get("type", "")
-            self.frames[kind] += 1
-            if kind == "db_created" and frame.get("channel") == f"db-{CHAN_COLLECTION}":
-                self.tracker.completed(json.loads(frame["data"]))
-            elif kind == "error" and not self.first_error:
-                self.first_error = str(frame.get("data"))
+    def _received(self, text: str) -> None:
+        frame = json.loads(text)
+        kind = frame.get("type", "")
+        self.frames[kind] += 1
+        if kind == "db_created" and frame.get("channel") == f"db-{CHAN_COLLECTION}":
+            self.tracker.completed(json.loads(frame["data"]))
+        elif kind == "error" and not self.first_error:
+            self.first_error = str(frame.get("data"))
+        if self._waiters:
             for waiter in tuple(self._waiters):
                 if not waiter[1].done() and waiter[0](frame):
                     waiter[1].set_result(frame)
                     self._waiters.remove(waiter)
-        self.closed_early = True
-        self.tracker.progress.set()
+
+    def _lost(self) -> None:
+        if not self._closing:
+            self.closed_early = True
+            self.tracker.progress.set()
 
     async def close(self) -> None:
-        """Close the socket and stop reading."""
-        await self.ws.close()
-        self._reader.cancel()
-        await asyncio.gather(self._reader, return_exceptions=True)
+        """Close the socket."""
+        self._closing = True
+        if self.ws is not None:
+            await self.ws.close()
 
 
 class ChanDriver:
     """Sender sockets, the db-fnchan listener, and the two drives."""
 
-    def __init__(self, session: aiohttp.ClientSession, senders: list[Socket], listener: Socket,
-                 tracker: Tracker) -> None:
-        self.session, self.senders, self.listener, self.tracker = session, senders, listener, tracker
+    def __init__(self, senders: list[Socket], listener: Socket, tracker: Tracker) -> None:
+        self.senders, self.listener, self.tracker = senders, listener, tracker
         self._next = 0
         self._seq = 0
 
     @classmethod
     async def open(cls, base: str, token: str, count: int) -> "ChanDriver":
         """Open `count` senders and a listener joined to db-fnchan."""
-        session = aiohttp.ClientSession()
         tracker = Tracker()
+        opened: list[Socket] = []
         try:
-            listener = await Socket.open(session, base, token, tracker)
+            listener = await Socket.open(base, token, tracker)
+            opened.append(listener)
             joined = listener.watch(lambda f: f.get("type") == "joined")
-            await listener.send({"type": "join", "data": f"db-{CHAN_COLLECTION}"})
+            listener.send({"type": "join", "data": f"db-{CHAN_COLLECTION}"})
             await listener.wait(joined, f"joined db-{CHAN_COLLECTION}")
-            senders = [await Socket.open(session, base, token, tracker) for _ in range(count)]
+            for _ in range(count):
+                opened.append(await Socket.open(base, token, tracker))
         except BaseException:
-            await session.close()
+            for sock in opened:
+                await sock.close()
             raise
-        return cls(session, senders, listener, tracker)
+        return cls(opened[1:], listener, tracker)
 
     async def close(self) -> None:
-        """Close every socket and the session."""
+        """Close every socket."""
         for sock in (*self.senders, self.listener):
             await sock.close()
-        await self.session.close()
 
     def _error_frames(self) -> tuple[int, str]:
         socks = (*self.senders, self.listener)
@@ -387,7 +392,8 @@ class ChanDriver:
         """chan_in messages sent over all runs."""
         return self._seq
 
-    async def _send_one(self) -> None:
+    def _queue_one(self) -> None:
+        """Queue the next chan_in message on the next sender (sent by `_flush`)."""
         self._seq += 1
         seq = self._seq
         sent_us = time.perf_counter_ns() // 1000
@@ -398,7 +404,34 @@ class ChanDriver:
         data = f'{{"run":"{tracker.run}","seq":{seq},"sent":{sent_us}}}'
         sock = self.senders[self._next]
         self._next = (self._next + 1) % len(self.senders)
-        await sock.send({"type": "chan_in", "channel": CHANNEL, "data": data})
+        sock.ws.queue(json.dumps({"type": "chan_in", "channel": CHANNEL, "data": data}, separators=(",", ":")))
+
+    def _flush(self) -> None:
+        for sock in self.senders:
+            sock.ws.flush()
+
+    async def _keep_window(self, window: int, end: float) -> None:
+        """Until `end`, send a message each time one completes, so `window` stay in flight.
+
+        The sending happens in the listener's frame callback: no task wakes per message.
+        """
+        tracker = self.tracker
+
+        def refill() -> None:
+            if time.monotonic() < end:
+                while tracker.outstanding < window:
+                    self._queue_one()
+                self._flush()
+
+        tracker.on_completed = refill
+        try:
+            refill()
+            while time.monotonic() < end and not self._broken():
+                await asyncio.sleep(min(0.2, max(0.0, end - time.monotonic())))
+                if time.monotonic() - max(tracker.last_done, tracker.first_send) > STALL_SECONDS:
+                    break  # stalled: reported as missing completions
+        finally:
+            tracker.on_completed = None
 
     async def drive(self, run: str, mode: str, seconds: float, window: int, rate: int, drain: float,
                     backlog: int = 0) -> ChanRun:
@@ -413,14 +446,7 @@ class ChanDriver:
         started = time.monotonic()
         end = started + seconds
         if mode == "window":
-            while time.monotonic() < end and not self._broken():
-                while tracker.outstanding < window:
-                    await self._send_one()
-                tracker.progress.clear()
-                try:
-                    await asyncio.wait_for(tracker.progress.wait(), STALL_SECONDS)
-                except asyncio.TimeoutError:
-                    break  # stalled: reported as missing completions
+            await self._keep_window(window, end)
         fell_behind = False
         if mode != "window":
             total = max(1, round(rate * seconds))
@@ -430,7 +456,8 @@ class ChanDriver:
                     break
                 due = min(total, int((time.monotonic() - started) * rate) + 1)
                 while len(tracker.sent_us) < due:
-                    await self._send_one()
+                    self._queue_one()
+                self._flush()
                 await asyncio.sleep(0.001)
         sending_ended = time.monotonic()
         drain_deadline = sending_ended + drain
@@ -759,7 +786,7 @@ def render(report: dict[str, Any]) -> str:
         f"  web      {_cpu_text(web['cpu_median'])}",
         f"  chan_in  {_cpu_text(window['cpu_median'])}   (window drive)",
         f"  chan_in  {_cpu_text(rate['cpu_median'])}   (open-loop drive)",
-        "  (load gen = wrk for web; this script's own asyncio WebSocket client for chan_in)",
+        "  (load gen = wrk for web; this script's lean WebSocket client (wsclient.py) for chan_in)",
     ]
     for name, prof in report["profile"].items():
         if not prof:
@@ -840,7 +867,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark; 0 = clean run, 1 = errors during the run, 2 = could not run."""
-    return run_main(parse_args(argv), benchmark, render, failures=(aiohttp.ClientError,))
+    return run_main(parse_args(argv), benchmark, render)
 
 
 if __name__ == "__main__":
