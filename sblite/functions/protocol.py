@@ -13,18 +13,18 @@ import json
 import struct
 from typing import IO, Any
 
+from sblite.jsonutil import dumps_stored
+
 HEADER = struct.Struct("!II")  # frame size (after these 4 bytes), head size
 MAX_MESSAGE = 64 * 1024 * 1024
-# Made once: json.dumps and json.loads with options build a new encoder or decoder per call.
-_HEAD_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
-_HEAD_DECODER = json.JSONDecoder()
+_HEAD_DECODER = json.JSONDecoder()  # made once: json.loads with options builds one per call
 
 Frame = tuple[dict[str, Any], bytes]
 
 
 def encode(head: dict[str, Any], payload: str | bytes = b"") -> bytes:
     """One framed message."""
-    head_bytes = _HEAD_ENCODER.encode(head).encode()
+    head_bytes = dumps_stored(head).encode()
     body = payload.encode() if isinstance(payload, str) else payload
     return HEADER.pack(len(head_bytes) + len(body) + 4, len(head_bytes)) + head_bytes + body
 
