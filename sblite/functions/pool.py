@@ -260,6 +260,7 @@ class WorkerPool:
         self._idle: asyncio.Queue[Worker] = asyncio.Queue()
         self._all: set[Worker] = set()
         self._starting = 0
+        self._waiting = 0  # runs waiting for a worker: they go first
         self.replaced = 0
         self._closed = False
         self._started: asyncio.Task | None = None
@@ -359,11 +360,13 @@ class WorkerPool:
                       clock: _RunClock, wait: float | None) -> Frame:
         """Invoke on a free worker; one found dead before it got the request is replaced and another used."""
         while True:
-            try:
-                async with asyncio.timeout(wait):
-                    worker = await self._take()
-            except TimeoutError:
-                raise NoWorkerFree() from None
+            worker = self._take_idle()
+            if worker is None:
+                try:
+                    async with asyncio.timeout(wait):
+                        worker = await self._take()
+                except TimeoutError:
+                    raise NoWorkerFree() from None
             worker.busy = True
             healthy = False
             try:
@@ -381,13 +384,26 @@ class WorkerPool:
                 else:  # dead, or stopped mid-run (its deadline): never reused
                     self._replace(worker)
 
-    async def _take(self) -> Worker:
-        self._grow()
-        while True:
-            worker = await self._idle.get()
+    def _take_idle(self) -> Worker | None:
+        """A live idle worker at once, if one is free and no earlier run waits for it (no timer needed)."""
+        while not self._waiting and not self._idle.empty():
+            worker = self._idle.get_nowait()
             if worker in self._all and not worker.ended:
                 return worker
-            self._replace(worker)  # died while idle; its watcher may not have noticed yet
+            self._replace(worker)
+        return None
+
+    async def _take(self) -> Worker:
+        self._grow()
+        self._waiting += 1
+        try:
+            while True:
+                worker = await self._idle.get()
+                if worker in self._all and not worker.ended:
+                    return worker
+                self._replace(worker)  # died while idle; its watcher may not have noticed yet
+        finally:
+            self._waiting -= 1
 
     def _replace(self, worker: Worker) -> None:
         """Kill a worker and start another in the background."""
