@@ -26,6 +26,7 @@ import argparse
 import asyncio
 import json
 import os
+import platform
 import resource
 import shutil
 import statistics
@@ -738,7 +739,7 @@ def summarize(args: argparse.Namespace, load: float, web_runs: list[WebRun], web
         "config": {"threads": args.threads, "connections": args.connections, "seconds": args.seconds,
                    "runs": args.runs, "warmup": args.warmup, "window": args.window, "rate": args.rate,
                    "senders": args.senders, "max_backlog": args.max_backlog, "workers": args.workers or "server default",
-                   "cpus": os.cpu_count(), "loadavg_1min_at_start": load},
+                   "cpus": os.cpu_count(), "loadavg_1min_at_start": load, "python": interpreter()},
         "web": web,
         "chan_in_window": window,
         "chan_in_rate": {**rate, "kept_up": rate_kept_up},
@@ -752,6 +753,19 @@ def summarize(args: argparse.Namespace, load: float, web_runs: list[WebRun], web
         "target_met": {"web": web["calls_per_s_median"] >= args.target and not web["errors"],
                        "chan_in": window["completions_per_s_median"] >= args.target and not window["errors"]},
     }
+
+
+def interpreter() -> str:
+    """This Python (which the server runs on too): version, path, and how libpython is linked.
+
+    A build with libpython as a shared library and without PGO (pyenv's default) takes
+    ~1.2-1.6x as long for the same Python code as a distribution's profile-optimized
+    python3 with libpython linked in: the report says which one its figures come from.
+    """
+    with open("/proc/self/maps") as maps:
+        shared = any("libpython" in line for line in maps)
+    return (f"{platform.python_version()} at {sys.executable} "
+            f"(libpython {'shared' if shared else 'linked into the executable'})")
 
 
 def _cpu_text(cpu: dict[str, float]) -> str:
@@ -770,6 +784,7 @@ def render(report: dict[str, Any]) -> str:
     lines = [
         f"sblite functions benchmark: {cfg['runs']} x {cfg['seconds']}s per phase (medians), {cfg['cpus']} CPUs, "
         f"function workers: {cfg['workers']}, load average at start {cfg['loadavg_1min_at_start']:.2f}",
+        f"python: {cfg['python']}",
         "",
         f"{'phase':<34} {'inv/s':>8}  {'p50 ms':>8} {'p99 ms':>8}  {'errors':>6}  runs inv/s",
         f"{'web  (wrk -c' + str(cfg['connections']) + ', POST /fn/exec)':<34} {web['calls_per_s_median']:>8.1f}  "
@@ -846,7 +861,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--max-backlog", type=int, default=0,
                     help="outstanding invocations at which the open-loop drive stops sending "
                          "(default: 2 seconds' worth of --rate)")
-    ap.add_argument("--senders", type=int, default=2, help="WebSocket connections sending chan_in (default 2)")
+    ap.add_argument("--senders", type=int, default=16,
+                    help="WebSocket connections sending chan_in (default 16: one user may hold 20)")
     ap.add_argument("--drain", type=float, default=30, help="seconds to wait for the last completions (default 30)")
     ap.add_argument("--workers", type=int, default=0, help="function workers (default: the server's default)")
     ap.add_argument("--realtime-limit", type=int, default=100000,
