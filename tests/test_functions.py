@@ -868,6 +868,37 @@ async def test_a_burst_waits_in_the_database_and_every_message_runs_once(aiohttp
     assert dispatcher.held == 0
 
 
+async def test_retries_that_come_due_during_a_burst_still_run_once_each(aiohttp_client, tmp_path):
+    # Refills read on from the last job they started; retries are behind that point.
+    api = await make_api(aiohttp_client, tmp_path, functions_max_running=4, functions_workers=2)
+    code = """
+    function handle(body) {
+      var until = Date.now() + 8;
+      while (Date.now() < until) {}
+      var n = Number(body.data);
+      if (n % 3 === 0 && inc("attempts-" + n, 1).content === 1) throw new Error("first attempt fails");
+      create("tally", {n: n});
+    }"""
+    await add_function(api, "tally", code, "burst")
+    published = await asyncio.gather(*(api.root("POST", "/publish-message",
+                                                {"channel": "b", "type": "burst", "data": str(n)})
+                                       for n in range(240)))
+    assert published == [(200, True)] * 240
+    status, admin = await api.call("POST", "/login", json={"email": DEV_ADMIN_EMAIL, "password": DEV_ADMIN_PASSWORD})
+    assert status == 200, admin
+
+    async def tallied() -> list[int] | None:
+        status, page = await api.call("GET", "/db/tally?size=300", admin)
+        assert status == 200, page
+        return sorted(doc["n"] for doc in page["results"]) if page["total"] >= 240 else None
+
+    assert await eventually(tallied, 30, "240 documents") == list(range(240))
+    await eventually(lambda: _no_jobs(api), 5, "no job left")
+    dispatcher = api.client.server.app[DISPATCHER]
+    assert (dispatcher.stats["succeeded"], dispatcher.stats["retried"], dispatcher.stats["parked"]) == (240, 80, 0)
+    assert dispatcher.peak_held <= 4
+
+
 async def test_a_message_whose_runs_cannot_be_stored_is_not_acknowledged(api):
     await add_function(api, "never", TRACE, "work")
     app = api.client.server.app

@@ -8,6 +8,8 @@ replayable). Jobs still queued when the server stops run when it starts again.
 SQLite is the queue; memory holds at most `max_running` runs (running or waiting for a
 worker). When that many are held, further jobs stay in SQLite, and as runs finish the
 oldest due jobs are read back and started, so a burst of messages costs disk, not memory.
+A refill reads on from the last job it started (not the running ones again); before it
+decides the backlog is gone it reads once from the start, which also finds retries.
 """
 
 from __future__ import annotations
@@ -64,6 +66,8 @@ class Dispatcher:
         self._backlog = False  # SQLite may hold due jobs that are not running
         self._changes = 0  # counts wake-ups: a refill that found nothing new reads again if it moved
         self._finished_while_reading: set[str] | None = None
+        self._cursor = 0  # the newest job a refill started; 0 = read from the oldest
+        self._unread = 0  # running jobs started as they were stored, so not behind the cursor
         self._refill: asyncio.Task | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._timer_due = 0.0
@@ -79,8 +83,7 @@ class Dispatcher:
 
     async def resume(self) -> None:
         """Run the jobs a previous process left queued (from SQLite, as room allows)."""
-        self._backlog = True
-        self._wake()
+        self._read_from_start()
 
     def on_message(self, message: Message) -> asyncio.Future | None:
         """Bus subscriber: queue one job per function the message triggers; returns the queueing."""
@@ -145,10 +148,17 @@ class Dispatcher:
         task = asyncio.ensure_future(self._run(job))
         self._running[job.id] = task
         self.peak_held = max(self.peak_held, len(self._running))
-        task.add_done_callback(lambda done: self._finished(job.id, done))
+        if job.seq:
+            self._cursor = max(self._cursor, job.seq)
+        else:
+            self._unread += 1
+        task.add_done_callback(lambda done: self._finished(job, done))
 
-    def _finished(self, job_id: str, task: asyncio.Task) -> None:
+    def _finished(self, job: Job, task: asyncio.Task) -> None:
+        job_id = job.id
         self._running.pop(job_id, None)
+        if not job.seq:
+            self._unread -= 1
         if self._finished_while_reading is not None:
             self._finished_while_reading.add(job_id)
         self._done(task)
@@ -168,17 +178,22 @@ class Dispatcher:
             room = self._max_running - len(self._running)
             if room < self._refill_room and self._running:
                 return  # finishing runs wake the refill again once there is room for a batch
-            seen = self._changes
+            seen, cursor = self._changes, self._cursor
+            # After the cursor, only jobs started as they were stored can be running.
+            limit = room + (self._unread if cursor else len(self._running))
             self._finished_while_reading = finished = set()
             try:  # a job that finishes meanwhile may still look queued in what is read
-                due = await self._store.due_jobs(self._clock(), room + len(self._running))
+                due = await self._store.due_jobs(self._clock(), limit, cursor)
             finally:
                 self._finished_while_reading = None
             fresh = [job for job in due if job.id not in self._running and job.id not in finished][:room]
             for job in fresh:
                 self._launch(job)
-            if not fresh and seen == self._changes:  # every due job is running
-                self._backlog = False
+            if not fresh and seen == self._changes:
+                if cursor:  # nothing new after the cursor: look once from the start
+                    self._cursor = 0
+                    continue
+                self._backlog = False  # every due job is running
                 await self._wake_when_due()
 
     async def _wake_when_due(self) -> None:
@@ -197,6 +212,11 @@ class Dispatcher:
 
     def _due(self) -> None:
         self._timer = None
+        self._read_from_start()
+
+    def _read_from_start(self) -> None:
+        """Refill from the oldest queued job: retries, replays and a restart's jobs are behind the cursor."""
+        self._cursor = 0
         self._backlog = True
         self._wake()
 
@@ -242,8 +262,7 @@ class Dispatcher:
         """Queue a parked job again; whether there was one."""
         if await self._store.requeue(app_id, job_id, self._clock()) is None:
             return False
-        self._backlog = True
-        self._wake()
+        self._read_from_start()
         return True
 
     async def close(self) -> None:

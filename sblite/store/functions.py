@@ -59,6 +59,7 @@ class Job:
     next_at: float
     status: str
     last_error: str | None
+    seq: int = 0  # its place in the queue (0 until it has been read back from SQLite)
 
 
 def _function(row: sqlite3.Row) -> FunctionRecord:
@@ -75,7 +76,7 @@ def _run(row: sqlite3.Row) -> RunRecord:
 def _job(row: sqlite3.Row) -> Job:
     return Job(id=row["id"], app_id=row["app_id"], function_id=row["function_id"], message=loads(row["message"]),
                identity=loads(row["identity"]) if row["identity"] else None, attempts=row["attempts"],
-               next_at=row["next_at"], status=row["status"], last_error=row["last_error"])
+               next_at=row["next_at"], status=row["status"], last_error=row["last_error"], seq=row["seq"])
 
 
 class FunctionStore:
@@ -177,11 +178,11 @@ class FunctionStore:
             "INSERT INTO function_jobs (id, app_id, function_id, message, identity, next_at, created) "
             "VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
 
-    async def due_jobs(self, now: float, limit: int) -> list[Job]:
-        """Queued jobs whose time has come, oldest first, at most `limit`."""
+    async def due_jobs(self, now: float, limit: int, after_seq: int = 0) -> list[Job]:
+        """Queued jobs whose time has come, oldest first, at most `limit`, only those after `after_seq`."""
         rows = await self._db.read(lambda c: c.execute(
-            "SELECT * FROM function_jobs WHERE status = 'queued' AND next_at <= ? ORDER BY seq LIMIT ?",
-            (now, limit)).fetchall())
+            "SELECT * FROM function_jobs WHERE status = 'queued' AND next_at <= ? AND seq > ? ORDER BY seq LIMIT ?",
+            (now, after_seq, limit)).fetchall())
         return [_job(row) for row in rows]
 
     async def next_due(self, after: float) -> float | None:
