@@ -1,8 +1,9 @@
 """A lean WebSocket client for the benchmarks: text frames over one asyncio protocol.
 
 The load generator shares the machine with the server, so what it spends per message is
-taken from the server. aiohttp's client costs ~250 µs of CPU per chan_in round trip here;
-this one frames and parses by hand and sends a burst of messages with one write.
+taken from the server. aiohttp's client cost ~300 µs of CPU per chan_in message here, this
+one ~210 µs: it frames and parses by hand, reads into one reused buffer and sends a burst
+of messages with one write.
 
 Client frames carry an all-zero masking key: the framing is what RFC 6455 requires, and
 masking with zeros leaves the payload as it is, so nothing is XORed byte by byte in Python.
