@@ -845,22 +845,27 @@ async def _no_jobs(api: Api) -> bool:
     return (await api.root("GET", "/fn/jobs"))[1] == [] and await queued_jobs(api) == []
 
 
-async def test_a_burst_waits_in_the_database_and_every_message_runs_once(aiohttp_client, tmp_path):
-    api = await make_api(aiohttp_client, tmp_path, functions_max_running=4, functions_workers=2)
-    await add_function(api, "tally", 'function handle(body) { create("tally", {n: Number(body.data)}); }', "burst")
+async def _burst(api: Api, count: int, timeout: float) -> list[int]:
+    """Publish `count` burst messages (data 0..count-1); the sorted `n` of the tally documents once all exist."""
     published = await asyncio.gather(*(api.root("POST", "/publish-message",
                                                 {"channel": "b", "type": "burst", "data": str(n)})
-                                       for n in range(60)))
-    assert published == [(200, True)] * 60
+                                       for n in range(count)))
+    assert published == [(200, True)] * count
     status, admin = await api.call("POST", "/login", json={"email": DEV_ADMIN_EMAIL, "password": DEV_ADMIN_PASSWORD})
     assert status == 200, admin
 
     async def tallied() -> list[int] | None:
-        status, page = await api.call("GET", "/db/tally?size=100", admin)
+        status, page = await api.call("GET", f"/db/tally?size={count + 50}", admin)
         assert status == 200, page
-        return sorted(doc["n"] for doc in page["results"]) if page["total"] >= 60 else None
+        return sorted(doc["n"] for doc in page["results"]) if page["total"] >= count else None
 
-    assert await eventually(tallied, 20, "60 documents") == list(range(60))  # each message ran once
+    return await eventually(tallied, timeout, f"{count} documents")
+
+
+async def test_a_burst_waits_in_the_database_and_every_message_runs_once(aiohttp_client, tmp_path):
+    api = await make_api(aiohttp_client, tmp_path, functions_max_running=4, functions_workers=2)
+    await add_function(api, "tally", 'function handle(body) { create("tally", {n: Number(body.data)}); }', "burst")
+    assert await _burst(api, 60, 20) == list(range(60))  # each message ran once
     await eventually(lambda: _no_jobs(api), 5, "no job left")
     dispatcher = api.client.server.app[DISPATCHER]
     assert (dispatcher.stats["succeeded"], dispatcher.stats["retried"]) == (60, 0)
@@ -880,19 +885,7 @@ async def test_retries_that_come_due_during_a_burst_still_run_once_each(aiohttp_
       create("tally", {n: n});
     }"""
     await add_function(api, "tally", code, "burst")
-    published = await asyncio.gather(*(api.root("POST", "/publish-message",
-                                                {"channel": "b", "type": "burst", "data": str(n)})
-                                       for n in range(240)))
-    assert published == [(200, True)] * 240
-    status, admin = await api.call("POST", "/login", json={"email": DEV_ADMIN_EMAIL, "password": DEV_ADMIN_PASSWORD})
-    assert status == 200, admin
-
-    async def tallied() -> list[int] | None:
-        status, page = await api.call("GET", "/db/tally?size=300", admin)
-        assert status == 200, page
-        return sorted(doc["n"] for doc in page["results"]) if page["total"] >= 240 else None
-
-    assert await eventually(tallied, 30, "240 documents") == list(range(240))
+    assert await _burst(api, 240, 30) == list(range(240))
     await eventually(lambda: _no_jobs(api), 5, "no job left")
     dispatcher = api.client.server.app[DISPATCHER]
     assert (dispatcher.stats["succeeded"], dispatcher.stats["retried"], dispatcher.stats["parked"]) == (240, 80, 0)
