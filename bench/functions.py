@@ -303,9 +303,14 @@ class Socket:
             raise BenchError(f"realtime auth failed: {sock.first_error}")
         return sock
 
+    def queue(self, message: dict[str, Any]) -> None:
+        """Queue one frame for the next `flush`."""
+        self.ws.queue(json.dumps(message, separators=(",", ":")))
+
     def send(self, message: dict[str, Any]) -> None:
         """Send one frame now."""
-        self.ws.send(json.dumps(message, separators=(",", ":")))
+        self.queue(message)
+        self.ws.flush()
 
     def watch(self, predicate: Callable[[dict], bool]) -> asyncio.Future:
         """A future for the next frame matching `predicate` (set up before sending what it answers)."""
@@ -405,7 +410,7 @@ class ChanDriver:
         data = f'{{"run":"{tracker.run}","seq":{seq},"sent":{sent_us}}}'
         sock = self.senders[self._next]
         self._next = (self._next + 1) % len(self.senders)
-        sock.ws.queue(json.dumps({"type": "chan_in", "channel": CHANNEL, "data": data}, separators=(",", ":")))
+        sock.queue({"type": "chan_in", "channel": CHANNEL, "data": data})
 
     def _flush(self) -> None:
         for sock in self.senders:

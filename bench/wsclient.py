@@ -138,11 +138,6 @@ class WebSocket:
             self._protocol.transport.write(b"".join(self._pending))
             self._pending.clear()
 
-    def send(self, text: str) -> None:
-        """Write one text frame now."""
-        self.queue(text)
-        self.flush()
-
     async def close(self) -> None:
         """Send a close frame and close the connection."""
         transport = self._protocol.transport

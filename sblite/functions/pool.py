@@ -388,9 +388,8 @@ class WorkerPool:
         """A live idle worker at once, if one is free and no earlier run waits for it (no timer needed)."""
         while not self._waiting and not self._idle.empty():
             worker = self._idle.get_nowait()
-            if worker in self._all and not worker.ended:
+            if self._alive(worker):
                 return worker
-            self._replace(worker)
         return None
 
     async def _take(self) -> Worker:
@@ -399,11 +398,17 @@ class WorkerPool:
         try:
             while True:
                 worker = await self._idle.get()
-                if worker in self._all and not worker.ended:
+                if self._alive(worker):
                     return worker
-                self._replace(worker)  # died while idle; its watcher may not have noticed yet
         finally:
             self._waiting -= 1
+
+    def _alive(self, worker: Worker) -> bool:
+        """Whether an idle worker can take a run; one that died while idle is replaced."""
+        if worker in self._all and not worker.ended:
+            return True
+        self._replace(worker)  # its watcher may not have noticed yet
+        return False
 
     def _replace(self, worker: Worker) -> None:
         """Kill a worker and start another in the background."""
