@@ -11,6 +11,7 @@ import os
 import signal
 import sys
 from pathlib import Path
+from typing import Callable
 
 from aiohttp import web
 
@@ -95,7 +96,21 @@ def main(argv: list[str] | None = None) -> None:
     if not config.prod and not is_loopback(config.host):
         sys.exit(f"sblite: dev mode only listens on a loopback address (127.0.0.1, ::1, localhost), "
                  f"not {config.host}. Use --prod (or SBLITE_PROD=1) to serve on other addresses.")
-    asyncio.run(serve(config))
+    with asyncio.Runner(loop_factory=loop_factory(config.event_loop)) as runner:
+        runner.run(serve(config))
+
+
+def loop_factory(choice: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """The event loop to serve on: uvloop's when chosen or (auto) installed; None = asyncio's own."""
+    if choice == "asyncio":
+        return None
+    try:
+        import uvloop
+    except ImportError:
+        if choice == "uvloop":
+            sys.exit("sblite: event_loop is uvloop but uvloop is not installed (pip install uvloop)")
+        return None
+    return uvloop.new_event_loop
 
 
 async def serve(config: Config) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 ENV_PREFIX = "SBLITE_"
+EVENT_LOOPS = ("auto", "uvloop", "asyncio")
 
 
 class ConfigError(ValueError):
@@ -37,6 +38,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("admin_email", "admin@sblite.local", "Email of the admin user created on first start in prod mode."),
     Setting("allow_account_init", False, "Allow /account/init to create new apps in prod mode (always on in dev)."),
     Setting("log_level", "info", "Log level: debug, info, warning or error."),
+    Setting("event_loop", "auto", "Event loop: auto (uvloop when it is installed, else asyncio's own), uvloop or asyncio."),
     Setting("realtime_keepalive_seconds", 15, "Seconds between keepalive comments on idle SSE streams."),
     Setting("realtime_ws_heartbeat_seconds", 30, "Seconds between WebSocket pings; a socket that misses a pong is closed."),
     Setting("realtime_max_frame_bytes", 65536, "Largest message a realtime client may send."),
@@ -79,6 +81,7 @@ class Config:
     admin_email: str = _DEFAULTS["admin_email"]
     allow_account_init: bool = _DEFAULTS["allow_account_init"]
     log_level: str = _DEFAULTS["log_level"]
+    event_loop: str = _DEFAULTS["event_loop"]
     realtime_keepalive_seconds: int = _DEFAULTS["realtime_keepalive_seconds"]
     realtime_ws_heartbeat_seconds: int = _DEFAULTS["realtime_ws_heartbeat_seconds"]
     realtime_max_frame_bytes: int = _DEFAULTS["realtime_max_frame_bytes"]
@@ -178,6 +181,8 @@ def validate(config: Config) -> Config:
         raise ConfigError("setting functions_workers must be 0 (six per CPU) or more")
     if config.log_level.lower() not in ("debug", "info", "warning", "error"):
         raise ConfigError("setting log_level must be debug, info, warning or error")
+    if config.event_loop not in EVENT_LOOPS:
+        raise ConfigError("setting event_loop must be auto, uvloop or asyncio")
     return config
 
 

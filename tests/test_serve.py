@@ -103,6 +103,17 @@ def test_environment_and_config_file(tmp_path):
         assert server.stop() == 0
 
 
+@pytest.mark.parametrize("choice, served_by", [("", "uvloop"), ("uvloop", "uvloop"), ("asyncio", "asyncio")])
+def test_event_loop_setting_picks_the_loop_that_serves(tmp_path, choice, served_by):
+    server = start_server(tmp_path, env={"SBLITE_EVENT_LOOP": choice})
+    try:
+        status, text = http(server.url + "/metrics", token=DEV_ROOT_TOKEN)
+        assert status == 200
+        assert f'event_loop="{served_by}"' in text
+    finally:
+        assert server.stop() == 0
+
+
 @pytest.mark.parametrize("content, message", [
     ("port = 'x'", "port must be a whole number"),
     ("nope = 1", "unknown setting(s): nope"),

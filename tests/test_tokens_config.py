@@ -201,6 +201,7 @@ def test_env_parse_errors_name_the_variable(name: str, raw: str) -> None:
     ("port = 70000\n", "port must be between 0 and 65535"),
     ("read_connections = 0\n", "read_connections must be at least 1"),
     ('log_level = "loud"\n', "log_level must be debug, info, warning or error"),
+    ('event_loop = "trio"\n', "event_loop must be auto, uvloop or asyncio"),
 ])
 def test_bad_toml_files(tmp_path: Path, text: str, words: str) -> None:
     with pytest.raises(ConfigError) as info:

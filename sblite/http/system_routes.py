@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from aiohttp import web
 
+from sblite import __version__
 from sblite.errors import Forbidden, ServerError
 from sblite.http.keys import ACCOUNTS, BUS, CHANNELS, CONFIG, DATABASE, DISPATCHER, FUNCTIONS, HUB
 from sblite.http.request import request_root
@@ -37,6 +39,9 @@ async def metrics(request: web.Request) -> web.Response:
     await request_root(request)
     hub, bus = request.app[HUB], request.app[BUS]
     lines = [
+        "# HELP sblite_info The server's version and the event loop it runs on.",
+        "# TYPE sblite_info gauge",
+        f'sblite_info{{version="{__version__}",event_loop="{_event_loop_name()}"}} 1',
         "# HELP sblite_realtime_connections Open realtime connections (SSE and WebSocket).",
         "# TYPE sblite_realtime_connections gauge",
         f"sblite_realtime_connections {hub.connection_count}",
@@ -69,6 +74,11 @@ async def metrics(request: web.Request) -> web.Response:
     ]
     return web.Response(text="\n".join(lines) + "\n", content_type="text/plain", charset="utf-8",
                         headers={"X-Content-Type-Options": "nosniff"})
+
+
+def _event_loop_name() -> str:
+    """Which event loop serves: "uvloop" or "asyncio"."""
+    return type(asyncio.get_running_loop()).__module__.split(".")[0]
 
 
 def _label(value: str) -> str:
