@@ -24,6 +24,9 @@ class _TransportSink:
 
     def __init__(self, request: web.Request) -> None:
         self._transport = request.transport
+        self._loop = asyncio.get_running_loop()
+        self._queued: list[bytes] = []  # written together once this turn of the event loop ends
+        self._queued_bytes = 0
         sock = self._transport.get_extra_info("socket") if self._transport is not None else None
         if sock is not None:
             try:
@@ -37,9 +40,22 @@ class _TransportSink:
 
     def pending_bytes(self) -> int:
         """Bytes the client has not taken yet."""
-        return self._transport.get_write_buffer_size() if self.alive() else 0
+        return self._transport.get_write_buffer_size() + self._queued_bytes if self.alive() else 0
+
+    def _queue(self, data: bytes) -> None:
+        """Write `data` with whatever else this turn of the loop sends here: one system call for all."""
+        if not self._queued:
+            self._loop.call_soon(self._flush)
+        self._queued.append(data)
+        self._queued_bytes += len(data)
+
+    def _flush(self) -> None:
+        queued, self._queued, self._queued_bytes = self._queued, [], 0
+        if queued and self.alive():
+            self._transport.write(queued[0] if len(queued) == 1 else b"".join(queued))
 
     def _abort(self) -> None:
+        self._flush()  # what was sent before goes out if the socket takes it, as with no queue
         if self._transport is not None:
             self._transport.abort()
 
@@ -65,12 +81,14 @@ class SseSink(_TransportSink):
             self.done.set()
             return
         # The response uses chunked transfer encoding: frame each event as one chunk.
-        self._transport.write(b"%x\r\n%b\r\n" % (len(event), event))
+        self._queue(b"%x\r\n%b\r\n" % (len(event), event))
 
     def close(self, going_away: bool) -> None:
         """End the stream: after what is buffered on shutdown, at once for a slow client."""
         self.going_away = going_away
-        if not going_away:
+        if going_away:
+            self._flush()
+        else:
             self._abort()
         self.done.set()
 
@@ -94,13 +112,14 @@ class WsSink(_TransportSink):
             header = struct.pack("!BBH", 0x81, 126, size)
         else:
             header = struct.pack("!BBQ", 0x81, 127, size)
-        self._transport.write(header + data)
+        self._queue(header + data)
 
     def close(self, going_away: bool) -> None:
         """Close with 1001 on shutdown; drop a slow client at once."""
         if not going_away:
             self._abort()
             return
+        self._flush()  # the close frame goes after every message queued before it
         if self._closing is None:
             self._closing = asyncio.ensure_future(self._ws.close(code=WSCloseCode.GOING_AWAY,
                                                                  message=b"server shutting down"))
