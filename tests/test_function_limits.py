@@ -20,7 +20,8 @@ from dataclasses import dataclass
 import pytest
 
 from sblite.app import create_app
-from sblite.http.keys import FUNCTIONS
+from sblite.http.keys import ACCOUNTS, FUNCTIONS
+from sblite.tokens import DEV_ROOT_ALIAS
 from tests.conftest import Api, make_config
 from tests.function_helpers import eventually
 
@@ -320,6 +321,29 @@ async def test_waiting_for_a_worker_does_not_count_against_the_time_limit(aiohtt
     history = await eventually(all_ran, 15, "five message runs")
     assert [run["success"] for run in history] == [True] * 5, [run["error"] for run in history]
     assert all(run["durationMs"] < 1000 for run in history), [run["durationMs"] for run in history]
+
+
+async def test_a_call_that_gives_up_waiting_for_a_worker_leaves_it_to_the_next(aiohttp_client, tmp_path):
+    api = await _app(aiohttp_client, tmp_path, functions_workers=1)
+    slow = "function handle() { var t = Date.now(); while (Date.now() - t < 300) {} return 1; }"
+    await _add(api, "slow", slow)
+    app = api.client.server.app
+    root = await app[ACCOUNTS].identify_root(DEV_ROOT_ALIAS, api.pk)
+    functions = app[FUNCTIONS]
+
+    def call() -> asyncio.Task:
+        return asyncio.ensure_future(functions.call_web(root, "slow", None, {}, {}))
+
+    running = call()
+    await asyncio.sleep(0.1)  # it holds the only worker
+    quitter = call()
+    await asyncio.sleep(0.05)
+    waiting = call()
+    await asyncio.sleep(0.05)
+    quitter.cancel()  # it waits first in line, then gives up
+    assert await asyncio.wait_for(asyncio.gather(running, waiting), 5) == ["1", "1"]
+    assert quitter.cancelled()
+    assert await asyncio.wait_for(call(), 5) == "1"  # the worker is free again
 
 
 async def test_a_web_call_that_finds_every_worker_busy_too_long_is_answered_503(aiohttp_client, tmp_path):

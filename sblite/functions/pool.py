@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import sys
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Awaitable, Callable
@@ -251,16 +252,21 @@ class Worker:
         self._close_pipes()
 
 
+def _give_up(handed: asyncio.Future) -> None:
+    if not handed.done():
+        handed.set_exception(NoWorkerFree())
+
+
 class WorkerPool:
     """Warm workers, `warm` of them at first and more (up to `size`) while all are busy."""
 
     def __init__(self, size: int, warm: int = 2) -> None:
         self.size = size
         self._warm = min(size, warm)
-        self._idle: asyncio.Queue[Worker] = asyncio.Queue()
+        self._idle: deque[Worker] = deque()
+        self._waiters: deque[asyncio.Future[Worker]] = deque()  # runs waiting for a worker, oldest first
         self._all: set[Worker] = set()
         self._starting = 0
-        self._waiting = 0  # runs waiting for a worker: they go first
         self.replaced = 0
         self._closed = False
         self._started: asyncio.Task | None = None
@@ -278,7 +284,7 @@ class WorkerPool:
 
     def _grow(self) -> None:
         """Start one more worker when every worker is busy and the pool may still grow."""
-        if self._idle.empty() and len(self._all) + self._starting < self.size:
+        if not self._idle and len(self._all) + self._starting < self.size:
             self._spawn()
 
     def _spawn(self) -> None:
@@ -301,7 +307,7 @@ class WorkerPool:
 
     def _add(self, worker: Worker) -> None:
         self._all.add(worker)
-        self._idle.put_nowait(worker)
+        self._release(worker)
         watcher = asyncio.ensure_future(self._watch(worker))
         self._watchers.add(watcher)
         watcher.add_done_callback(self._watchers.discard)
@@ -360,13 +366,7 @@ class WorkerPool:
                       clock: _RunClock, wait: float | None) -> Frame:
         """Invoke on a free worker; one found dead before it got the request is replaced and another used."""
         while True:
-            worker = self._take_idle()
-            if worker is None:
-                try:
-                    async with asyncio.timeout(wait):
-                        worker = await self._take()
-                except TimeoutError:
-                    raise NoWorkerFree() from None
+            worker = self._take_idle() or await self._take(wait)
             worker.busy = True
             healthy = False
             try:
@@ -380,28 +380,47 @@ class WorkerPool:
             finally:
                 worker.busy = False
                 if healthy:
-                    self._idle.put_nowait(worker)
+                    self._release(worker)
                 else:  # dead, or stopped mid-run (its deadline): never reused
                     self._replace(worker)
 
     def _take_idle(self) -> Worker | None:
-        """A live idle worker at once, if one is free and no earlier run waits for it (no timer needed)."""
-        while not self._waiting and not self._idle.empty():
-            worker = self._idle.get_nowait()
+        """A live idle worker at once, if one is free (runs that wait are handed workers first)."""
+        while self._idle:
+            worker = self._idle.popleft()
             if self._alive(worker):
                 return worker
         return None
 
-    async def _take(self) -> Worker:
+    async def _take(self, wait: float | None) -> Worker:
+        """Wait for a worker (at most `wait` seconds, else NoWorkerFree); the oldest waiter is served first."""
         self._grow()
-        self._waiting += 1
-        try:
-            while True:
-                worker = await self._idle.get()
-                if self._alive(worker):
-                    return worker
-        finally:
-            self._waiting -= 1
+        loop = asyncio.get_running_loop()
+        deadline = None if wait is None else loop.time() + wait
+        while True:
+            handed: asyncio.Future[Worker] = loop.create_future()
+            self._waiters.append(handed)
+            timer = None if deadline is None else loop.call_at(deadline, _give_up, handed)
+            try:
+                worker = await handed
+            except asyncio.CancelledError:
+                if handed.done() and not handed.cancelled() and handed.exception() is None:
+                    self._release(handed.result())  # handed over as the caller gave up: pass it on
+                raise
+            finally:
+                if timer is not None:
+                    timer.cancel()
+            if self._alive(worker):
+                return worker
+
+    def _release(self, worker: Worker) -> None:
+        """Hand a free worker to the oldest run still waiting, or keep it idle."""
+        while self._waiters:
+            handed = self._waiters.popleft()
+            if not handed.done():
+                handed.set_result(worker)
+                return
+        self._idle.append(worker)
 
     def _alive(self, worker: Worker) -> bool:
         """Whether an idle worker can take a run; one that died while idle is replaced."""
