@@ -99,12 +99,15 @@ def child_pids(pid: int) -> list[int]:
     return found
 
 
-def machine_jiffies() -> tuple[int, int]:
-    """(busy, total) jiffies of all CPUs together, from /proc/stat."""
+def machine_jiffies() -> tuple[int, int, int]:
+    """(busy, total, stolen) jiffies of all CPUs together, from /proc/stat.
+
+    Stolen: time a virtual machine's CPUs wanted to run but the hypervisor ran something else.
+    """
     values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
     idle = values[3] + (values[4] if len(values) > 4 else 0)
     total = sum(values[:8])
-    return total - idle, total
+    return total - idle, total, values[7] if len(values) > 7 else 0
 
 
 class CpuMeter:
@@ -133,10 +136,11 @@ class CpuMeter:
         workers_pct = 100 * workers / wall
         load = 100 * (end["self"] - start["self"] + end["children"] - start["children"]) / wall
         machine_cores_pct = 100 * busy / total * (os.cpu_count() or 1)
+        stolen = 100 * (end["machine"][2] - start["machine"][2]) / total * (os.cpu_count() or 1)
         return {"server_main": round(server, 1), "workers": round(workers_pct, 1),
                 "worker_count": len(end["workers"]), "load_generator": round(load, 1),
-                "other_processes": round(max(0.0, machine_cores_pct - server - workers_pct - load), 1),
-                "machine": round(100 * busy / total, 1)}
+                "other_processes": round(max(0.0, machine_cores_pct - server - workers_pct - load - stolen), 1),
+                "stolen": round(stolen, 1), "machine": round(100 * busy / total, 1)}
 
     @staticmethod
     def per_invocation(cpu: dict[str, float], per_s: float) -> dict[str, float]:
@@ -779,7 +783,7 @@ def _cpu_text(cpu: dict[str, float]) -> str:
     return (f"server main {cpu['server_main']:.0f}% ({cpu['server_main_us']:.0f} us/inv)  "
             f"workers({cpu['worker_count']:.0f}) {cpu['workers']:.0f}% ({cpu['workers_us']:.0f} us/inv)  "
             f"load gen {cpu['load_generator']:.0f}%  other processes {cpu['other_processes']:.0f}%  "
-            f"machine {cpu['machine']:.0f}% of {os.cpu_count()} cores")
+            f"stolen {cpu['stolen']:.0f}%  machine {cpu['machine']:.0f}% of {os.cpu_count()} cores")
 
 
 def render(report: dict[str, Any]) -> str:

@@ -1,8 +1,9 @@
 """Frame writers for realtime connections: SSE events and WebSocket text frames.
 
-Both write straight to the connection's transport without waiting, so the hub can fan a
-message out to thousands of members in one pass; the transport's buffer size tells the hub
-how far a client has fallen behind.
+Both write to the connection's transport without waiting, so the hub can fan a message out
+to thousands of members in one pass; the transport's buffer size tells the hub how far a
+client has fallen behind. What one turn of the event loop sends to a connection goes out in
+one write.
 """
 
 from __future__ import annotations
