@@ -39,6 +39,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("allow_account_init", False, "Allow /account/init to create new apps in prod mode (always on in dev)."),
     Setting("log_level", "info", "Log level: debug, info, warning or error."),
     Setting("event_loop", "auto", "Event loop: auto (uvloop when it is installed, else asyncio's own), uvloop or asyncio."),
+    Setting("auth_throttle_address_failures", 30, "Failed sign-in, password-reset and realtime auth attempts one client address may make per address window."),
+    Setting("auth_throttle_address_window_seconds", 300, "Window of the per-address limits, in seconds."),
+    Setting("auth_throttle_account_failures", 5, "Failed sign-in and password-reset attempts on one account from one address per account window."),
+    Setting("auth_throttle_account_window_seconds", 900, "Window of the per-account limits, in seconds."),
+    Setting("auth_throttle_account_total_failures", 20, "Failed attempts on one account per account window from addresses that never signed in to it."),
+    Setting("auth_throttle_register_attempts", 30, "Registrations one client address may attempt per address window."),
+    Setting("auth_throttle_max_keys", 100000, "Addresses and accounts each attempt table remembers; the least recently seen go first."),
     Setting("realtime_keepalive_seconds", 15, "Seconds between keepalive comments on idle SSE streams."),
     Setting("realtime_ws_heartbeat_seconds", 30, "Seconds between WebSocket pings; a socket that misses a pong is closed."),
     Setting("realtime_max_frame_bytes", 65536, "Largest message a realtime client may send."),
@@ -82,6 +89,13 @@ class Config:
     allow_account_init: bool = _DEFAULTS["allow_account_init"]
     log_level: str = _DEFAULTS["log_level"]
     event_loop: str = _DEFAULTS["event_loop"]
+    auth_throttle_address_failures: int = _DEFAULTS["auth_throttle_address_failures"]
+    auth_throttle_address_window_seconds: int = _DEFAULTS["auth_throttle_address_window_seconds"]
+    auth_throttle_account_failures: int = _DEFAULTS["auth_throttle_account_failures"]
+    auth_throttle_account_window_seconds: int = _DEFAULTS["auth_throttle_account_window_seconds"]
+    auth_throttle_account_total_failures: int = _DEFAULTS["auth_throttle_account_total_failures"]
+    auth_throttle_register_attempts: int = _DEFAULTS["auth_throttle_register_attempts"]
+    auth_throttle_max_keys: int = _DEFAULTS["auth_throttle_max_keys"]
     realtime_keepalive_seconds: int = _DEFAULTS["realtime_keepalive_seconds"]
     realtime_ws_heartbeat_seconds: int = _DEFAULTS["realtime_ws_heartbeat_seconds"]
     realtime_max_frame_bytes: int = _DEFAULTS["realtime_max_frame_bytes"]
@@ -172,7 +186,7 @@ def validate(config: Config) -> Config:
     if not 0 <= config.port <= 65535:
         raise ConfigError("setting port must be between 0 and 65535")
     for name in ("session_ttl_seconds", "reset_code_ttl_seconds", "max_body_bytes", "max_page_size",
-                 "read_connections", *(f.name for f in fields(Config) if f.name.startswith("realtime_")),
+                 "read_connections", *(f.name for f in fields(Config) if f.name.startswith(("realtime_", "auth_throttle_"))),
                  *(f.name for f in fields(Config) if f.name.startswith("functions_")
                    and isinstance(f.default, int) and not isinstance(f.default, bool) and f.name != "functions_workers")):
         if getattr(config, name) < 1:
