@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from typing import AsyncIterator
+import time
+from typing import AsyncIterator, Callable
 
 from aiohttp import web
 
@@ -17,7 +18,7 @@ from sblite.functions.service import FunctionLimits, FunctionService
 from sblite.http import auth_routes, db_routes, function_routes, realtime_routes, system_routes
 from sblite.http.fetcher import Fetcher
 from sblite.http.keys import (
-    ACCOUNTS, BUS, CHANNELS, CONFIG, DATABASE, DISPATCHER, DOCUMENTS, FUNCTIONS, HUB, REALTIME,
+    ACCOUNTS, AUTH_THROTTLE, BUS, CHANNELS, CONFIG, DATABASE, DISPATCHER, DOCUMENTS, FUNCTIONS, HUB, REALTIME,
 )
 from sblite.http.middleware import cors_middleware, error_middleware
 from sblite.http.system_routes import credentials_banner
@@ -31,6 +32,7 @@ from sblite.services.realtime import RealtimeService
 from sblite.model import Identity
 from sblite.services.accounts import ANONYMOUS_ID
 from sblite.store import AccountStore, ChannelStore, Database, DocumentStore, FunctionStore
+from sblite.throttle import AuthThrottle, ThrottleLimits
 from sblite.tokens import SessionTokens
 
 log = logging.getLogger(__name__)
@@ -48,6 +50,7 @@ def create_app(config: Config, *, announce: bool = False) -> web.Application:
         max_connections_per_user=config.realtime_max_connections_per_user,
         max_messages_per_second=config.realtime_max_messages_per_second,
         max_outgoing_bytes=config.realtime_max_outgoing_bytes))
+    app[AUTH_THROTTLE] = auth_throttle(config)
     app.cleanup_ctx.append(_storage_and_services(announce))
     app.cleanup_ctx.append(_functions)
     app.cleanup_ctx.append(_sweep_gone_connections)
@@ -66,6 +69,18 @@ def function_limits(config: Config) -> FunctionLimits:
         io_bytes=config.functions_max_io_bytes, log_lines=config.functions_max_log_lines,
         log_line_bytes=config.functions_max_log_line_bytes, history=config.functions_history,
         web_wait_seconds=config.functions_web_wait_seconds)
+
+
+def auth_throttle(config: Config, clock: Callable[[], float] = time.monotonic) -> AuthThrottle:
+    """The login, reset and register attempt limits from the config."""
+    return AuthThrottle(ThrottleLimits(
+        address_failures=config.auth_throttle_address_failures,
+        address_window_seconds=config.auth_throttle_address_window_seconds,
+        account_failures=config.auth_throttle_account_failures,
+        account_window_seconds=config.auth_throttle_account_window_seconds,
+        account_total_failures=config.auth_throttle_account_total_failures,
+        register_attempts=config.auth_throttle_register_attempts,
+        max_keys=config.auth_throttle_max_keys), clock=clock)
 
 
 async def _functions(app: web.Application) -> AsyncIterator[None]:

@@ -39,6 +39,7 @@ from typing import Callable, Hashable
 
 Clock = Callable[[], float]
 ACTIONS = ("login", "reset", "register", "realtime")
+OUTCOMES = ("succeeded", "failed", "refused")
 KNOWN_ADDRESS_SECONDS = 30 * 24 * 3600
 
 

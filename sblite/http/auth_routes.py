@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any, Awaitable, Callable
+
 from aiohttp import web
 
 from sblite.errors import BadRequest
-from sblite.http.keys import ACCOUNTS
+from sblite.http.keys import ACCOUNTS, AUTH_THROTTLE
 from sblite.http.request import json_body, request_app, request_root, request_user
-from sblite.http.responses import json_response
+from sblite.http.responses import error_response, json_response
+from sblite.model import App
+from sblite.services.accounts import MAX_EMAIL_LENGTH
 
 routes = web.RouteTableDef()
 
@@ -18,13 +22,39 @@ def _object(value: object) -> dict:
     return value
 
 
+def _account(app: App, email: object) -> tuple[str, str] | None:
+    """The key the per-account attempt limits use (bounded in size: it is held in memory)."""
+    if not isinstance(email, str):
+        return None
+    return app.id, email.strip().lower()[:MAX_EMAIL_LENGTH]
+
+
+async def _limited(request: web.Request, action: str, account: tuple[str, str] | None,
+                   attempt: Callable[[], Awaitable[Any]]) -> web.Response:
+    """Run `attempt` within the attempt limits: its result as JSON, or 429 before it runs."""
+    throttle = request.app[AUTH_THROTTLE]
+    ticket = throttle.begin(action, request.remote, account)
+    if ticket.refused:
+        response = error_response(429, ticket.message)
+        response.headers["Retry-After"] = str(ticket.retry_after)
+        return response
+    try:
+        result = await attempt()
+    except BaseException:
+        throttle.failed(ticket)
+        raise
+    throttle.succeeded(ticket)
+    return json_response(result)
+
+
 @routes.post("/register")
 async def register(request: web.Request) -> web.Response:
     """Create an account and its first user; answers the session token."""
     app = await request_app(request)
     body = _object(await json_body(request))
-    token = await request.app[ACCOUNTS].register(app, body.get("email"), body.get("password"))
-    return json_response(token)
+    email = body.get("email")
+    return await _limited(request, "register", _account(app, email),
+                          lambda: request.app[ACCOUNTS].register(app, email, body.get("password")))
 
 
 @routes.post("/login")
@@ -32,7 +62,9 @@ async def login(request: web.Request) -> web.Response:
     """Exchange email and password for a session token."""
     app = await request_app(request)
     body = _object(await json_body(request))
-    return json_response(await request.app[ACCOUNTS].login(app, body.get("email"), body.get("password")))
+    email = body.get("email")
+    return await _limited(request, "login", _account(app, email),
+                          lambda: request.app[ACCOUNTS].login(app, email, body.get("password")))
 
 
 @routes.get("/me")
@@ -69,8 +101,13 @@ async def reset_password(request: web.Request) -> web.Response:
     """Set a new password with a reset code."""
     app = await request_app(request)
     body = _object(await json_body(request))
-    await request.app[ACCOUNTS].reset_password(app, body.get("email"), body.get("code"), body.get("password"))
-    return json_response(True)
+    email = body.get("email")
+
+    async def attempt() -> bool:
+        await request.app[ACCOUNTS].reset_password(app, email, body.get("code"), body.get("password"))
+        return True
+
+    return await _limited(request, "reset", _account(app, email), attempt)
 
 
 @routes.get("/account/users")

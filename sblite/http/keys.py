@@ -14,6 +14,7 @@ from sblite.services.documents import DocumentService
 from sblite.services.hub import Hub
 from sblite.services.realtime import RealtimeService
 from sblite.store import Database
+from sblite.throttle import AuthThrottle
 
 CONFIG = web.AppKey("config", Config)
 DATABASE = web.AppKey("database", Database)
@@ -25,3 +26,4 @@ CHANNELS = web.AppKey("channels", ChannelService)
 REALTIME = web.AppKey("realtime", RealtimeService)
 FUNCTIONS = web.AppKey("functions", FunctionService)
 DISPATCHER = web.AppKey("dispatcher", Dispatcher)
+AUTH_THROTTLE = web.AppKey("auth_throttle", AuthThrottle)

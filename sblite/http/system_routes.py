@@ -9,10 +9,11 @@ from aiohttp import web
 
 from sblite import __version__
 from sblite.errors import Forbidden, ServerError
-from sblite.http.keys import ACCOUNTS, BUS, CHANNELS, CONFIG, DATABASE, DISPATCHER, FUNCTIONS, HUB
+from sblite.http.keys import ACCOUNTS, AUTH_THROTTLE, BUS, CHANNELS, CONFIG, DATABASE, DISPATCHER, FUNCTIONS, HUB
 from sblite.http.request import request_root
 from sblite.http.responses import json_response
 from sblite.services.accounts import Credentials, normalize_email
+from sblite.throttle import ACTIONS, OUTCOMES
 
 routes = web.RouteTableDef()
 log = logging.getLogger(__name__)
@@ -71,6 +72,13 @@ async def metrics(request: web.Request) -> web.Response:
         "# HELP sblite_function_workers_replaced_total Workers killed (deadline) or lost (crash) and replaced.",
         "# TYPE sblite_function_workers_replaced_total counter",
         f"sblite_function_workers_replaced_total {request.app[FUNCTIONS].pool.replaced}",
+        "# HELP sblite_auth_attempts_total Login, password-reset, register and realtime auth attempts by outcome (refused: 429).",
+        "# TYPE sblite_auth_attempts_total counter",
+        *(f'sblite_auth_attempts_total{{action="{action}",outcome="{outcome}"}} {request.app[AUTH_THROTTLE].stats[action, outcome]}'
+          for action in ACTIONS for outcome in OUTCOMES),
+        "# HELP sblite_auth_throttle_keys Addresses and accounts the attempt limits remember.",
+        "# TYPE sblite_auth_throttle_keys gauge",
+        f"sblite_auth_throttle_keys {request.app[AUTH_THROTTLE].tracked_keys()}",
     ]
     return web.Response(text="\n".join(lines) + "\n", content_type="text/plain", charset="utf-8",
                         headers={"X-Content-Type-Options": "nosniff"})
