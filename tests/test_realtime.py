@@ -19,6 +19,11 @@ def base_url(api: Api) -> str:
     return str(api.client.make_url("")).rstrip("/")
 
 
+def hub_alias(api: Api, client: RealtimeClient) -> str:
+    """The public alias other members see for a client's connection."""
+    return api.client.server.app[HUB].connection(client.sid).public_id
+
+
 @pytest.fixture(params=sorted(CLIENTS))
 def transport(request) -> str:
     """Each test runs over both transports."""
@@ -50,6 +55,7 @@ async def test_init_auth_and_bad_token(api, connect):
     reply = await client.auth("not-a-token")
     assert (reply["type"], reply["data"]) == ("error", "invalid token")
     token = await api.register()
+    client = await connect()  # over SSE, a connection answers only to the token its first message carried
     reply = await client.auth(token)
     assert reply == {"sid": client.sid, "type": "token", "data": token, "channel": "", "token": "",
                      "auth": {"accountId": "", "userId": "", "email": "", "role": 0}, "base": ""}
@@ -73,15 +79,15 @@ async def test_join_chan_in_presence_leave(api, connect):
     assert (await alice.next("joined"))["data"] == alice.sid
     assert (await bob.join("lobby"))["type"] == "ok"
     assert (await bob.next("joined"))["data"] == bob.sid
-    assert (await alice.next("joined"))["data"] == bob.sid
+    assert (await alice.next("joined"))["data"] == hub_alias(api, bob)  # others see an alias, never the id
 
     await alice.send("chan_in", json.dumps({"text": "hi"}), "lobby")
     ok = await alice.next()
     assert (ok["type"], ok["data"]) == ("ok", "")
-    for member in (alice, bob):
+    for member, sender_seen_as in ((alice, alice.sid), (bob, hub_alias(api, alice))):
         frame = await member.next("chan_out")
         assert frame["data"] == '{"text": "hi"}' and frame["channel"] == "lobby"
-        assert frame["sid"] == alice.sid and frame["token"] == ""
+        assert frame["sid"] == sender_seen_as and frame["token"] == ""
 
     await bob.send("presence", "lobby")
     assert (await bob.next("presence"))["data"] == "2"

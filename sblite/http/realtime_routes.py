@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
 
 from aiohttp import WSMsgType, web
@@ -10,7 +11,7 @@ from aiohttp import WSMsgType, web
 from sblite.errors import ApiError, BadRequest, NotFound, Unauthorized
 from sblite.http.keys import CONFIG, HUB, REALTIME, CHANNELS
 from sblite.http.middleware import add_cors_headers
-from sblite.http.request import json_body, request_app, request_root
+from sblite.http.request import bearer_token, json_body, request_app, request_root
 from sblite.http.responses import json_response
 from sblite.http.sinks import SseSink, WsSink
 from sblite.jsonutil import loads
@@ -62,10 +63,20 @@ async def sse_message(request: web.Request) -> web.Response:
     conn = request.app[HUB].connection(message["sid"])
     if conn is None or conn.app_id != app.id or conn.transport != "sse":
         raise NotFound("unknown or closed connection id")
-    if conn.token is not None and message.get("type") not in ("auth", "echo") and message.get("token") != conn.token:
-        raise Unauthorized("this message's token does not match its connection")
-    await request.app[REALTIME].receive(conn, app, message)
+    realtime = request.app[REALTIME]
+    realtime.admit(conn, _presented_token(request, message))
+    await realtime.receive(conn, app, message)
     return json_response(True)
+
+
+def _presented_token(request: web.Request, message: dict) -> str:
+    """The token a posted message carries (body `token`, else the Bearer header); 401 if they differ."""
+    field = message.get("token")
+    field = field if isinstance(field, str) else ""
+    header = bearer_token(request) or ""
+    if field and header and not hmac.compare_digest(field.encode(), header.encode()):
+        raise Unauthorized("this message's token does not match its connection")
+    return field or header
 
 
 @routes.get("/ws")

@@ -1,7 +1,9 @@
 """The realtime hub: connections, channel membership, and fan-out of bus messages to members.
 
 Transports (SSE, WebSocket) give each connection a `Sink` that writes a frame without
-waiting. The hub checks how far a connection has fallen behind after every write and cuts
+waiting. A connection has two ids: its own (`id`, sent only to it in `init`, the one
+/sse/msg addresses) and a public alias (`public_id`) that everyone else sees in `joined`
+and `chan_out` frames and functions get as `sid`, so that seeing it gives no hold on it. The hub checks how far a connection has fallen behind after every write and cuts
 off one that passes the limit, so a slow reader never delays the others or grows memory.
 """
 
@@ -62,16 +64,19 @@ class Connection:
     """One realtime client: SSE stream or WebSocket."""
 
     id: str
+    public_id: str
     app_id: str
     transport: str
     sink: Sink
     bucket: TokenBucket
     identity: Identity | None = None
     token: str | None = None
+    # The token every /sse/msg message must carry: the first message's, then the one authenticated with.
+    key: str | None = None
     channels: set[str] = field(default_factory=set)
     closed: bool = False
     # Channels being joined: their live frames wait here until the history replay is sent.
-    held: dict[str, list[str]] = field(default_factory=dict)
+    held: dict[str, list[str | bytes]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -92,6 +97,7 @@ class Hub:
         self.stats: Counter[str] = Counter()
         self._clock = clock
         self._connections: dict[str, Connection] = {}
+        self._by_public: dict[str, Connection] = {}
         self._members: dict[tuple[str, str], set[Connection]] = {}
         self._per_user: Counter[str] = Counter()
         self._recorders: list[Callable[[Message, Callable[[], str]], None]] = []
@@ -101,9 +107,10 @@ class Hub:
 
     def connect(self, app_id: str, transport: str, sink: Sink) -> Connection:
         """Register a new connection and send it `init` with its id."""
-        conn = Connection(id=ids.new_id(), app_id=app_id, transport=transport, sink=sink,
+        conn = Connection(id=ids.new_id(), public_id=ids.new_id(), app_id=app_id, transport=transport, sink=sink,
                           bucket=TokenBucket(self.limits.max_messages_per_second, self._clock))
         self._connections[conn.id] = conn
+        self._by_public[conn.public_id] = conn
         self.stats["connections_opened"] += 1
         self.send(conn, payload("", "init", conn.id))
         return conn
@@ -112,15 +119,24 @@ class Hub:
         """The open connection with this id."""
         return self._connections.get(sid)
 
+    def may_bind(self, conn: Connection, identity: Identity) -> bool:
+        """False (and counted) when the connection is bound to another user: it stays theirs."""
+        bound = conn.identity
+        if bound is None or (bound.app_id, bound.user_id) == (identity.app_id, identity.user_id):
+            return True
+        self.stats["refused_rebind"] += 1
+        return False
+
     def authenticate(self, conn: Connection, identity: Identity, token: str) -> bool:
-        """Attach a user to a connection; False when the user holds too many connections."""
-        if conn.identity is not None:
-            self._per_user[conn.identity.user_id] -= 1
-        if self._per_user[identity.user_id] >= self.limits.max_connections_per_user:
-            self.stats["refused_too_many_connections"] += 1
-            return False
-        self._per_user[identity.user_id] += 1
-        conn.identity, conn.token = identity, token
+        """Bind a user to a connection (see `may_bind`); False when the user holds too many connections."""
+        if not self.may_bind(conn, identity):
+            raise ValueError("a realtime connection cannot be re-bound to another user")
+        if conn.identity is None:
+            if self._per_user[identity.user_id] >= self.limits.max_connections_per_user:
+                self.stats["refused_too_many_connections"] += 1
+                return False
+            self._per_user[identity.user_id] += 1
+        conn.identity, conn.token, conn.key = identity, token, token
         return True
 
     def disconnect(self, conn: Connection) -> None:
@@ -129,6 +145,7 @@ class Hub:
             return
         conn.closed = True
         self._connections.pop(conn.id, None)
+        self._by_public.pop(conn.public_id, None)
         for channel in conn.channels:
             self._leave_members(conn, channel)
         conn.channels.clear()
@@ -226,12 +243,19 @@ class Hub:
         frame = framed()
         readers = self._db_readers(message, members) if message.type in DB_EVENT_TYPES else members
         encoded = frame.encode()  # once for every member
+        origin = self._by_public.get(message.sid) if message.sid else None
         for conn in tuple(readers):
+            out: str | bytes = encoded if conn is not origin else self.own_view(conn, frame)
             if conn.held and message.channel in conn.held:
-                conn.held[message.channel].append(frame)
+                conn.held[message.channel].append(out)
             else:
-                self.send(conn, encoded)
+                self.send(conn, out)
         self.stats["deliveries"] += len(readers)
+
+    @staticmethod
+    def own_view(conn: Connection, frame: str) -> str:
+        """A frame as its own connection sees it: its alias replaced by its id (`sid === wsId`)."""
+        return frame.replace(dumps(conn.public_id), dumps(conn.id))
 
     def _db_readers(self, message: Message, members: set[Connection]) -> list[Connection]:
         """Members allowed to read the document an event carries (spec §3.4; root sees all)."""

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import hmac
 import logging
 from typing import Any
 
 from sblite.channels import is_db_channel, validate_channel
-from sblite.errors import ApiError, BadRequest
+from sblite.errors import ApiError, BadRequest, Unauthorized
 from sblite.jsonutil import dumps
 from sblite.model import App, Identity, Message
 from sblite.services.accounts import AccountService
@@ -37,6 +38,19 @@ class RealtimeService:
             "auth": self._auth, "join": self._join, "leave": self._leave, "chan_in": self._chan_in,
             "presence": self._presence, "echo": self._echo,
         }
+
+    def admit(self, conn: Connection, presented: str) -> None:
+        """Refuse (401) a message posted for a connection without the token it answers to.
+
+        The first message posted for a connection claims it with the token it carries (the
+        real client sends the session token it authenticates with, "" when it has none); a
+        successful `auth` re-keys it to that token. Knowing the connection's id is not enough.
+        """
+        if conn.key is None:
+            conn.key = presented
+        elif not hmac.compare_digest(conn.key.encode(), presented.encode()):
+            self._hub.stats["refused_wrong_token"] += 1
+            raise Unauthorized("this message's token does not match its connection")
 
     async def receive(self, conn: Connection, app: App, message: Any) -> None:
         """Handle one client message; problems are answered with an `error` frame."""
@@ -74,6 +88,9 @@ class RealtimeService:
             identity = None
         if identity is None:
             return self._error(conn, "invalid token")
+        if not self._hub.may_bind(conn, identity):
+            return self._error(conn, "this connection is authenticated as another user: "
+                                     "open a new connection to sign in as someone else")
         if not self._hub.authenticate(conn, identity, token):
             self._error(conn, "too many realtime connections for this user")
             conn.sink.close(False)
@@ -100,10 +117,11 @@ class RealtimeService:
             return
         self._reply(conn, "ok", channel)
         for frame in history:
-            self._hub.send(conn, as_history(frame))
+            self._hub.send(conn, as_history(self._hub.own_view(conn, frame)))
         self._hub.release(conn, channel)
-        self._bus.publish(Message(type="joined", channel=channel, data=conn.id, sid=conn.id, app_id=app.id,
-                                  identity=conn.identity))
+        # Members see the joiner's public alias; the joiner's own copy shows its id.
+        self._bus.publish(Message(type="joined", channel=channel, data=conn.public_id, sid=conn.public_id,
+                                  app_id=app.id, identity=conn.identity))
 
     async def _leave(self, conn: Connection, app: App, message: dict) -> None:
         channel = validate_channel(message.get("data"))
@@ -121,7 +139,7 @@ class RealtimeService:
             return self._error(conn, f"{channel} is read-only: only the server publishes there")
         # `ok` (the acknowledgement) is sent once the runs of functions it triggers are stored.
         await self._bus.publish_durably(
-            Message(type="chan_out", channel=channel, data=_as_text(message.get("data")), sid=conn.id,
+            Message(type="chan_out", channel=channel, data=_as_text(message.get("data")), sid=conn.public_id,
                     app_id=app.id, identity=conn.identity, extra={"origin": "chan_in"}),
             on_stored=lambda: self._reply(conn, "ok", ""))
 

@@ -60,6 +60,7 @@ class Peer {
     this.frames = []; // everything onMessage received, in order
     this.authed = []; // every value onAuth was called with
     this.token = "";
+    this.alias = ""; // the id other members see for this connection (never its wsId)
   }
 
   get sid() {
@@ -169,8 +170,11 @@ async function testConnectAndJoin(alice, bob, users) {
   const joinedB = await bob.frame(0, isType("joined", (f) => f.channel === LOBBY && f.data === bob.sid));
   check(joinedB, "bob: receives his own joined", bob.frames);
   if (okB && joinedB) check(okB.index < joinedB.index, "bob: ok comes before joined", bob.frames);
-  const seenByA = await alice.frame(aliceMark, isType("joined", (f) => f.channel === LOBBY && f.data === bob.sid));
+  const seenByA = await alice.frame(aliceMark, isType("joined", (f) => f.channel === LOBBY && f.data !== alice.sid));
   check(seenByA, "alice: sees bob's joined on the lobby", alice.frames);
+  bob.alias = seenByA?.frame.data || "";
+  check(bob.alias.length === 36 && bob.alias !== bob.sid, "alice sees bob under an alias, not his connection id",
+    [bob.alias, bob.sid]);
 
   // Presence counts real members.
   const p2 = await alice.request("presence", LOBBY, undefined, isType("presence"));
@@ -184,8 +188,11 @@ async function testConnectAndJoin(alice, bob, users) {
   const bobMark = bob.frames.length;
   const rejoin = await alice.request("join", LOBBY, undefined, isType("ok", (f) => f.data === LOBBY));
   check(rejoin, "alice: join again → ok", alice.frames);
-  const seenByB = await bob.frame(bobMark, isType("joined", (f) => f.channel === LOBBY && f.data === alice.sid));
+  const seenByB = await bob.frame(bobMark, isType("joined", (f) => f.channel === LOBBY && f.data !== bob.sid));
   check(seenByB, "bob: sees alice's joined on the lobby", bob.frames);
+  alice.alias = seenByB?.frame.data || "";
+  check(alice.alias.length === 36 && alice.alias !== alice.sid, "bob sees alice under an alias, not her connection id",
+    [alice.alias, alice.sid]);
   const p2again = await bob.request("presence", LOBBY, undefined, isType("presence"));
   eq(p2again?.data, "2", "presence after alice joined again");
 }
@@ -200,12 +207,12 @@ async function testChanInOut(alice, bob) {
   const outB = await bob.frame(bMark, isType("chan_out"));
   check(outA, "alice (sender, a member) receives her chan_out", alice.frames.slice(aMark));
   check(outB, "bob receives alice's chan_out", bob.frames.slice(bMark));
-  for (const [who, hit] of [["alice", outA], ["bob", outB]]) {
+  for (const [who, hit, sid] of [["alice", outA, alice.sid], ["bob", outB, alice.alias]]) {
     if (!hit) continue;
     const f = hit.frame;
     eq(f.data, data, `${who}: chan_out data is the sent string`);
     eq(f.channel, LOBBY, `${who}: chan_out channel`);
-    eq(f.sid, alice.sid, `${who}: chan_out sid = alice's connection id`);
+    eq(f.sid, sid, `${who}: chan_out sid = alice's connection id to alice, her alias to others`);
     eq(f.token, "", `${who}: chan_out token is empty (never the sender's token)`);
     eq(PAYLOAD_KEYS.filter((k) => k in f), PAYLOAD_KEYS, `${who}: chan_out carries all 7 Payload keys`);
   }
@@ -218,7 +225,7 @@ async function testChanInOut(alice, bob) {
   await bob.request("chan_in", "plain text", LOBBY, isType("ok"));
   const reply = await alice.frame(aMark2, isType("chan_out"));
   eq(reply?.frame.data, "plain text", "alice receives bob's chan_out data");
-  eq(reply?.frame.sid, bob.sid, "bob's chan_out sid = bob's connection id");
+  eq(reply?.frame.sid, bob.alias, "bob's chan_out sid, as alice sees it = bob's alias");
 }
 
 async function testProtocolErrors(alice) {
@@ -252,6 +259,14 @@ async function testRawMessages(alice, bob) {
     body: { sid: alice.sid, token: bob.token, type: "chan_in", data: "spoofed", channel: LOBBY },
   });
   eq(stolen.status, 401, "POST /sse/msg on alice's connection with bob's token");
+  // The id bob sees for alice cannot address her connection: no take-over by auth, no leave.
+  for (const type of ["auth", "leave"]) {
+    const aliased = await http("POST", "/sse/msg", {
+      token: bob.token,
+      body: { sid: alice.alias, token: bob.token, type, data: type === "auth" ? bob.token : LOBBY },
+    });
+    eq(aliased.status, 404, `POST /sse/msg ${type} with the id bob sees for alice`);
+  }
   await sleep(200);
   eq(alice.since(aMark, (f) => f.data === "spoofed").length, 0, "the refused message is not delivered");
 }
@@ -395,7 +410,7 @@ async function testChannelRules(alice, bob) {
     check(between.every((f) => f.history === true), "bob: every history frame has history: true", between);
     check(between.every((f) => f.type === "news" && f.channel === news), "bob: history frames keep type and channel", between);
   }
-  check(await alice.frame(aMark2, isType("joined", (f) => f.channel === news && f.data === bob.sid)),
+  check(await alice.frame(aMark2, isType("joined", (f) => f.channel === news && f.data === bob.alias)),
     "alice sees bob's joined on news");
   eq(alice.since(aMark2, (f) => f.history === true), [], "alice (already a member) gets no history replay");
 
@@ -481,7 +496,7 @@ async function main() {
   }
   await area("chan_in / chan_out", () => testChanInOut(alice, bob));
   await area("protocol errors / echo", () => testProtocolErrors(alice));
-  await area("raw POST /sse/msg: 200 / 404 / 401", () => testRawMessages(alice, bob));
+  await area("raw POST /sse/msg: 200 / 404 / 401, aliases address nothing", () => testRawMessages(alice, bob));
   await area("db events and read permissions", () => testDbEvents(alice, bob, users));
   await area("root publish-message", () => testRootPublish(alice, bob));
   await area("channel rules: publish=server, history", () => testChannelRules(alice, bob));
