@@ -45,7 +45,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("auth_throttle_account_window_seconds", 900, "Window of the per-account limits, in seconds."),
     Setting("auth_throttle_account_total_failures", 20, "Failed attempts on one account per account window from addresses that never signed in to it."),
     Setting("auth_throttle_register_attempts", 30, "Registrations one client address may attempt per address window."),
-    Setting("auth_throttle_max_keys", 50000, "Addresses and accounts each of the four attempt tables remembers (about 330 bytes each); the least recently seen go first."),
+    Setting("auth_throttle_max_keys", 50000, "Keys each of the five attempt tables remembers (about 300 bytes a key); the least recently seen go first."),
     Setting("realtime_keepalive_seconds", 15, "Seconds between keepalive comments on idle SSE streams."),
     Setting("realtime_ws_heartbeat_seconds", 30, "Seconds between WebSocket pings; a socket that misses a pong is closed."),
     Setting("realtime_max_frame_bytes", 65536, "Largest message a realtime client may send."),

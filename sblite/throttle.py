@@ -46,7 +46,7 @@ KNOWN_ADDRESS_SECONDS = 30 * 24 * 3600
 class AttemptLimiter:
     """A leaky bucket per key: `limit` attempts per `window_seconds`, bounded memory."""
 
-    def __init__(self, limit: int, window_seconds: float, *, max_keys: int = 100_000,
+    def __init__(self, limit: int, window_seconds: float, *, max_keys: int = 50_000,
                  clock: Clock = time.monotonic) -> None:
         if limit < 1 or window_seconds <= 0 or max_keys < 1:
             raise ValueError("limit, window_seconds and max_keys must be positive")
@@ -118,7 +118,7 @@ class ThrottleLimits:
     account_window_seconds: int = 900
     account_total_failures: int = 20
     register_attempts: int = 30
-    max_keys: int = 100_000
+    max_keys: int = 50_000
 
 
 @dataclass(frozen=True)
