@@ -83,13 +83,18 @@ def auth_throttle(config: Config, clock: Callable[[], float] = time.monotonic) -
         max_keys=config.auth_throttle_max_keys), clock=clock)
 
 
-async def _functions(app: web.Application) -> AsyncIterator[None]:
-    """The worker pool, the function service and the dispatcher of message-triggered runs."""
-    config = app[CONFIG]
+def max_function_workers(config: Config) -> int:
+    """How many function worker processes may run at once."""
     # A worker mostly waits while the server runs its host calls: many more workers than cores
     # keep enough runs in flight (bench/functions.py measured 4 → 12 workers on 2 cores as
     # 1.6x the invocations/s). Two start on first use, the others only while all are busy.
-    pool = WorkerPool(config.functions_workers or max(8, 6 * (os.cpu_count() or 2)))
+    return config.functions_workers or max(8, 6 * (os.cpu_count() or 2))
+
+
+async def _functions(app: web.Application) -> AsyncIterator[None]:
+    """The worker pool, the function service and the dispatcher of message-triggered runs."""
+    config = app[CONFIG]
+    pool = WorkerPool(max_function_workers(config))
     fetcher = Fetcher(allow_private=config.functions_fetch_allow_private)
     store = FunctionStore(app[DATABASE])
     host = HostApi(app[DOCUMENTS], app[BUS], store, fetcher, config.functions_max_io_bytes)

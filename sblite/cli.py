@@ -16,8 +16,11 @@ from typing import Callable
 from aiohttp import web
 
 from sblite import __version__, manage
-from sblite.app import create_app
+from sblite.app import create_app, max_function_workers
 from sblite.config import Config, ConfigError, load_config
+from sblite.http.connections import (
+    ConnectionGuard, ConnectionLimits, default_max_connections, open_file_limit,
+)
 from sblite.store import Database
 
 log = logging.getLogger("sblite")
@@ -115,8 +118,11 @@ def loop_factory(choice: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
 
 async def serve(config: Config) -> None:
     """Serve until SIGINT or SIGTERM, then close connections and the database cleanly."""
-    runner = web.AppRunner(create_app(config, announce=True), handle_signals=False, access_log=None,
-                           shutdown_timeout=5)
+    app = create_app(config, announce=True)
+    guard = ConnectionGuard(connection_limits(config))
+    guard.install(app)
+    runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=5,
+                           keepalive_timeout=config.keepalive_timeout_seconds)
     await runner.setup()
     gc.freeze()  # what start-up made lives as long as the server: never traverse it again
     gc.set_threshold(*GC_THRESHOLDS)
@@ -124,17 +130,29 @@ async def serve(config: Config) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    listener: asyncio.Server | None = None
     try:
-        site = web.TCPSite(runner, config.host, config.port)
-        await site.start()
+        assert runner.server is not None  # set up above
+        listener = await guard.listen(runner.server, config.host, config.port)
         mode = "prod" if config.prod else "dev"
+        log.info("accepting at most %d connections (max_connections; open-file limit %d)",
+                 guard.limits.max_connections, open_file_limit())
         print(f"server started at: http://{_url_host(config.host)}:{config.port} ({mode} mode, "
               f"database {config.db})", flush=True)
         print("press CTRL+C to quit and close server", flush=True)
         await stop.wait()
         print("shutting down", flush=True)
     finally:
+        if listener is not None:
+            listener.close()
         await runner.cleanup()
+
+
+def connection_limits(config: Config) -> ConnectionLimits:
+    """The header deadline and the connection cap; a cap of 0 is derived from the open-file limit."""
+    cap = config.max_connections or default_max_connections(
+        open_file_limit(), max_function_workers(config), config.read_connections + 2)
+    return ConnectionLimits(header_timeout=config.header_timeout_seconds, max_connections=cap)
 
 
 def _url_host(host: str) -> str:

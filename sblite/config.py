@@ -35,6 +35,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("max_body_bytes", 10 * 1024 * 1024, "Largest request body accepted; larger ones get 413."),
     Setting("max_page_size", 1000, "Largest page size for list and query; larger requests are clamped."),
     Setting("read_connections", 4, "SQLite connections used for reads (writes use one connection)."),
+    Setting("header_timeout_seconds", 10, "Seconds a client has to send a request's headers, from connecting or from the first byte of its next request; slower ones are disconnected."),
+    Setting("keepalive_timeout_seconds", 75, "Seconds an idle keep-alive connection stays open between requests."),
+    Setting("max_connections", 0, "Most open client connections, SSE and WebSocket included; more are answered 503 and closed. 0: the open-file limit minus a reserve for the database, function workers and fetches."),
     Setting("admin_email", "admin@sblite.local", "Email of the admin user created on first start in prod mode."),
     Setting("allow_account_init", False, "Allow /account/init to create new apps in prod mode (always on in dev)."),
     Setting("log_level", "info", "Log level: debug, info, warning or error."),
@@ -85,6 +88,9 @@ class Config:
     max_body_bytes: int = _DEFAULTS["max_body_bytes"]
     max_page_size: int = _DEFAULTS["max_page_size"]
     read_connections: int = _DEFAULTS["read_connections"]
+    header_timeout_seconds: int = _DEFAULTS["header_timeout_seconds"]
+    keepalive_timeout_seconds: int = _DEFAULTS["keepalive_timeout_seconds"]
+    max_connections: int = _DEFAULTS["max_connections"]
     admin_email: str = _DEFAULTS["admin_email"]
     allow_account_init: bool = _DEFAULTS["allow_account_init"]
     log_level: str = _DEFAULTS["log_level"]
@@ -186,11 +192,13 @@ def validate(config: Config) -> Config:
     if not 0 <= config.port <= 65535:
         raise ConfigError("setting port must be between 0 and 65535")
     for name in ("session_ttl_seconds", "reset_code_ttl_seconds", "max_body_bytes", "max_page_size",
-                 "read_connections", *(f.name for f in fields(Config) if f.name.startswith(("realtime_", "auth_throttle_"))),
+                 "read_connections", "header_timeout_seconds", "keepalive_timeout_seconds", *(f.name for f in fields(Config) if f.name.startswith(("realtime_", "auth_throttle_"))),
                  *(f.name for f in fields(Config) if f.name.startswith("functions_")
                    and isinstance(f.default, int) and not isinstance(f.default, bool) and f.name != "functions_workers")):
         if getattr(config, name) < 1:
             raise ConfigError(f"setting {name} must be at least 1")
+    if config.max_connections < 0:
+        raise ConfigError("setting max_connections must be 0 (from the open-file limit) or more")
     if config.functions_workers < 0:
         raise ConfigError("setting functions_workers must be 0 (six per CPU) or more")
     if config.log_level.lower() not in ("debug", "info", "warning", "error"):

@@ -16,6 +16,20 @@ else:
     _ORJSON_STRICT = (orjson.OPT_PASSTHROUGH_SUBCLASS | orjson.OPT_PASSTHROUGH_DATACLASS
                       | orjson.OPT_PASSTHROUGH_DATETIME)
 
+# The deepest nesting of arrays and objects a decoded value may have (a scalar is 0, `[]` is 1).
+# Well inside what orjson encodes (254) and decodes (1024), with room for the envelopes the API
+# wraps documents in, so whatever is accepted encodes again; MongoDB documents stop at 100 too.
+MAX_DEPTH = 100
+
+
+class TooDeep(ValueError):
+    """JSON nested deeper than the limit."""
+
+    def __init__(self, limit: int | None) -> None:
+        super().__init__(f"JSON nested deeper than {limit} levels" if limit is not None
+                         else "JSON nested too deeply")
+
+
 # The C encoder made once: JSONEncoder.encode builds a new one at every call, which costs
 # more than encoding the small objects most calls get. No circular check: every value
 # encoded here comes from decoded JSON or plain dicts and lists built by this code.
@@ -45,7 +59,22 @@ def dumps_stored(value: Any) -> str:
         else:
             if b"null" not in text:  # orjson writes NaN and infinities as null: those must fail
                 return text.decode()
-    return "".join(_encode_chunks(value, 0))
+    try:
+        return "".join(_encode_chunks(value, 0))
+    except RecursionError:  # only values deeper than any decoded here get this far
+        raise TooDeep(None) from None
+
+
+def exceeds_depth(value: Any, limit: int = MAX_DEPTH) -> bool:
+    """Whether arrays and objects nest deeper than `limit` levels in `value`."""
+    stack = [(value, 1)] if isinstance(value, (dict, list)) else []
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            return True
+        children = item.values() if isinstance(item, dict) else item
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return False
 
 
 # Where orjson decodes differently, json decodes: integers beyond 64 bits (orjson makes them
@@ -72,8 +101,28 @@ def _finite_float(text: str) -> float:
 _decoder = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_finite_float)
 
 
-def loads(text: str | bytes) -> Any:
-    """Decode JSON; ValueError for NaN, infinities, out-of-range numbers and lone surrogates."""
+def loads(text: str | bytes, *, max_depth: int | None = MAX_DEPTH) -> Any:
+    """Decode JSON; ValueError for NaN, infinities, out-of-range numbers, lone surrogates and
+    nesting deeper than `max_depth` (TooDeep; None for text this server wrote itself)."""
+    try:
+        value = _decode(text)
+    except RecursionError:  # json's decoder past the interpreter's limit: far deeper than any limit
+        raise TooDeep(max_depth) from None
+    if max_depth is not None and _may_nest_deeper(text, max_depth) and exceeds_depth(value, max_depth):
+        raise TooDeep(max_depth)
+    return value
+
+
+def _may_nest_deeper(text: str | bytes, limit: int) -> bool:
+    """Whether there are enough brackets for nesting deeper than `limit`: spares most values a walk."""
+    if len(text) <= 2 * limit:  # each level takes an opening and a closing bracket
+        return False
+    if isinstance(text, str):
+        return text.count("[") + text.count("{") > limit
+    return text.count(b"[") + text.count(b"{") > limit
+
+
+def _decode(text: str | bytes) -> Any:
     if orjson is not None and not (_ORJSON_UNSURE if isinstance(text, str) else _ORJSON_UNSURE_BYTES).search(text):
         try:
             return orjson.loads(text)

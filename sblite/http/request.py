@@ -10,7 +10,7 @@ from aiohttp import web
 
 from sblite.errors import BadRequest, Unauthorized
 from sblite.http.keys import ACCOUNTS
-from sblite.jsonutil import loads
+from sblite.jsonutil import TooDeep, loads
 from sblite.model import App, Identity
 from sblite.services.accounts import anonymous
 from sblite.services.documents import DEFAULT_PAGE_SIZE, Paging
@@ -102,5 +102,7 @@ def decode_filter_param(raw: str | None) -> Any:
         decoded = base64.b64decode(text, altchars=b"-_" if "-" in text or "_" in text else None,
                                    validate=False)
         return loads(decoded)
+    except TooDeep as exc:
+        raise BadRequest(f"invalid &x= parameter: {exc}") from None
     except (binascii.Error, ValueError, UnicodeDecodeError):
         raise BadRequest("invalid &x= parameter: expected base64 of a JSON array of clauses") from None

@@ -9,6 +9,7 @@ from aiohttp import web
 
 from sblite import __version__
 from sblite.errors import Forbidden, ServerError
+from sblite.http.connections import CONNECTIONS
 from sblite.http.keys import ACCOUNTS, AUTH_THROTTLE, BUS, CHANNELS, CONFIG, DATABASE, DISPATCHER, FUNCTIONS, HUB
 from sblite.http.request import request_root
 from sblite.http.responses import json_response
@@ -43,6 +44,7 @@ async def metrics(request: web.Request) -> web.Response:
         "# HELP sblite_info The server's version and the event loop it runs on.",
         "# TYPE sblite_info gauge",
         f'sblite_info{{version="{__version__}",event_loop="{_event_loop_name()}"}} 1',
+        *_connection_lines(request.app),
         "# HELP sblite_realtime_connections Open realtime connections (SSE and WebSocket).",
         "# TYPE sblite_realtime_connections gauge",
         f"sblite_realtime_connections {hub.connection_count}",
@@ -91,6 +93,27 @@ def _event_loop_name() -> str:
 
 def _label(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def _connection_lines(app: web.Application) -> list[str]:
+    """Open client connections, their cap and the ones closed by force; none without the
+    listener's guard (an app served by a test client)."""
+    guard = app.get(CONNECTIONS)
+    if guard is None:
+        return []
+    return [
+        "# HELP sblite_http_connections Open client connections, SSE and WebSocket included.",
+        "# TYPE sblite_http_connections gauge",
+        f"sblite_http_connections {guard.open}",
+        "# HELP sblite_http_connections_max The cap on open client connections (max_connections).",
+        "# TYPE sblite_http_connections_max gauge",
+        f"sblite_http_connections_max {guard.limits.max_connections}",
+        "# HELP sblite_http_connections_dropped_total Connections the server closed: over_limit "
+        "(answered 503 at the cap), header_timeout (request headers not finished in time).",
+        "# TYPE sblite_http_connections_dropped_total counter",
+        *(f'sblite_http_connections_dropped_total{{reason="{reason}"}} {count}'
+          for reason, count in sorted(guard.dropped.items())),
+    ]
 
 
 @routes.get("/account/init")

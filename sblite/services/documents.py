@@ -7,7 +7,7 @@ from typing import Any, Awaitable, Callable
 
 from sblite import filters, ids
 from sblite.errors import BadRequest, ServerError
-from sblite.jsonutil import dumps
+from sblite.jsonutil import MAX_DEPTH, dumps, exceeds_depth
 from sblite.model import RUN_DEPTH, Identity, Message
 from sblite.permissions import CollectionRules, Level, collection_rules
 from sblite.services.bus import EventBus
@@ -43,6 +43,22 @@ def _require_object(value: Any, what: str = "invalid body: a document must be a 
     return value
 
 
+def _storable(doc: dict) -> dict:
+    """A document (or patch) that nests within the limit, so that it encodes inside any answer."""
+    if exceeds_depth(doc, MAX_DEPTH):
+        raise BadRequest(f"invalid document: nested deeper than {MAX_DEPTH} levels")
+    return doc
+
+
+def _offset(page: int, size: int) -> int:
+    """Rows skipped before `page`; SQLite takes no offset beyond 64 bits."""
+    offset = (page - 1) * size
+    if offset > filters.INT64_MAX:
+        raise BadRequest(f"page {page} is too large: (page - 1) × size must fit in 64 bits "
+                         f"(at most {filters.INT64_MAX})")
+    return offset
+
+
 class DocumentService:
     """CRUD, list, query and count over collections, as one identity."""
 
@@ -68,7 +84,7 @@ class DocumentService:
 
     async def _insert(self, identity: Identity, rules: CollectionRules, docs: list[dict]) -> list[dict]:
         new = [NewDocument(id=ids.new_id(), account_id=identity.account_id, owner_id=identity.user_id,
-                           data=strip_system_keys(doc)) for doc in docs]
+                           data=strip_system_keys(_storable(doc))) for doc in docs]
         return await self._change(identity, rules, "db_created", lambda with_change: self._store.insert(
             identity.app_id, rules.name, new, now_text(), with_change))
 
@@ -101,7 +117,7 @@ class DocumentService:
         size = max(1, min(paging.size, self._max_page_size))
         page = max(1, paging.page)
         result = await self._store.page(_scope(identity, rules, rules.read), where, params, order,
-                                        order_params, size, (page - 1) * size)
+                                        order_params, size, _offset(page, size))
         return {"page": page, "size": size, "total": result.total, "results": result.results}
 
     async def count(self, identity: Identity, collection: str, raw_clauses: Any) -> int:
@@ -113,7 +129,7 @@ class DocumentService:
     async def update(self, identity: Identity, collection: str, doc_id: str, body: Any) -> dict:
         """Shallow-merge a JSON object into one writable document; returns the whole document."""
         rules = collection_rules(collection)
-        patch = _require_object(body)
+        patch = _storable(_require_object(body))
         scope = _scope(identity, rules, rules.write)
         updated = await self._change(identity, rules, "db_updated", lambda with_change: self._store.update(
             scope, "id = ?", [doc_id], patch, now_text(), with_change))
@@ -125,7 +141,7 @@ class DocumentService:
         """Apply `{"update": {...}, "clauses": [...]}` to every matching writable document."""
         rules = collection_rules(collection)
         body = _require_object(body, 'invalid body: expected {"update": {...}, "clauses": [...]}')
-        patch = _require_object(body.get("update"), 'invalid body: "update" must be a JSON object')
+        patch = _storable(_require_object(body.get("update"), 'invalid body: "update" must be a JSON object'))
         where, params = filters.compile_clauses(filters.parse_clauses(body.get("clauses", [])))
         scope = _scope(identity, rules, rules.write)
         updated = await self._change(identity, rules, "db_updated", lambda with_change: self._store.update(
@@ -141,6 +157,8 @@ class DocumentService:
             raise BadRequest('invalid body: "field" must name a document field')
         if isinstance(amount, bool) or not isinstance(amount, int):
             raise BadRequest('invalid body: "range" must be a whole number')
+        if not filters.INT64_MIN <= amount <= filters.INT64_MAX:
+            raise BadRequest('invalid body: "range" must fit in 64 bits')
         scope = _scope(identity, rules, rules.write)
 
         async def write(with_change: WithChange | None) -> list[dict]:

@@ -6,12 +6,13 @@ narrower than "everyone", the account (and owner) the rows must belong to.
 
 from __future__ import annotations
 
+import math
 import sqlite3
 from dataclasses import dataclass
 from typing import Any, Callable
 
 from sblite.errors import BadRequest
-from sblite.filters import NO_FILTER
+from sblite.filters import INT64_MAX, INT64_MIN, NO_FILTER
 from sblite.jsonutil import dumps_stored, loads
 from sblite.store.database import Database
 
@@ -63,8 +64,13 @@ class Page:
     results: list[dict[str, Any]]
 
 
+def _stored(text: str) -> dict[str, Any]:
+    """A document's stored data; no depth limit, so documents written before it stay readable."""
+    return loads(text, max_depth=None)
+
+
 def _doc(row: sqlite3.Row) -> dict[str, Any]:
-    doc = loads(row["data"])
+    doc = _stored(row["data"])
     doc["id"] = row["id"]
     doc["accountId"] = row["account_id"]
     doc["ownerId"] = row["owner_id"]
@@ -89,6 +95,20 @@ def _total(conn: sqlite3.Connection, scope: Scope, filter_sql: str, filter_param
         return conn.execute(sql, params).fetchone()[0]
     sql = f"SELECT COUNT(*) FROM documents WHERE {where} AND {filter_sql}"
     return conn.execute(sql, (*params, *filter_params)).fetchone()[0]
+
+
+def _sum(field: str, current: Any, amount: int) -> int | float:
+    """`current + amount` when it stays a finite number, a whole one within 64 bits."""
+    if isinstance(current, bool) or not isinstance(current, (int, float)):
+        raise BadRequest(f'field "{field}" is not a number')
+    try:
+        total = current + amount
+    except OverflowError:  # a float plus a whole number too big for a float
+        total = math.inf
+    if not (math.isfinite(total) if isinstance(total, float) else INT64_MIN <= total <= INT64_MAX):
+        raise BadRequest(f'field "{field}" would leave the range of numbers: whole numbers must fit in 64 bits, '
+                         'others must be finite')
+    return total
 
 
 class DocumentStore:
@@ -158,7 +178,7 @@ class DocumentStore:
                                 (*params, *filter_params)).fetchall()
             updated = []
             for row in rows:
-                data = {**loads(row["data"]), **patch}
+                data = {**_stored(row["data"]), **patch}
                 conn.execute("UPDATE documents SET data = ?, updated = ? WHERE id = ?",
                              (dumps_stored(data), now, row["id"]))
                 updated.append({**data, "id": row["id"], "accountId": row["account_id"],
@@ -177,11 +197,8 @@ class DocumentStore:
                                (*params, doc_id)).fetchone()
             if row is None:
                 return None
-            data = loads(row["data"])
-            current = data.get(field, 0)
-            if isinstance(current, bool) or not isinstance(current, (int, float)):
-                raise BadRequest(f'field "{field}" is not a number')
-            data[field] = current + amount
+            data = _stored(row["data"])
+            data[field] = _sum(field, data.get(field, 0), amount)
             conn.execute("UPDATE documents SET data = ?, updated = ? WHERE id = ?",
                          (dumps_stored(data), now, doc_id))
             doc = {**data, "id": row["id"], "accountId": row["account_id"], "ownerId": row["owner_id"]}
