@@ -35,9 +35,6 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("max_body_bytes", 10 * 1024 * 1024, "Largest request body accepted; larger ones get 413."),
     Setting("max_page_size", 1000, "Largest page size for list and query; larger requests are clamped."),
     Setting("read_connections", 4, "SQLite connections used for reads (writes use one connection)."),
-    Setting("header_timeout_seconds", 10, "Seconds a client has to send a request's headers, from connecting or from the first byte of its next request; slower ones are disconnected."),
-    Setting("keepalive_timeout_seconds", 75, "Seconds an idle keep-alive connection stays open between requests."),
-    Setting("max_connections", 0, "Most open client connections, SSE and WebSocket included; more are answered 503 and closed. 0: the open-file limit minus a reserve for the database, function workers and fetches."),
     Setting("admin_email", "admin@sblite.local", "Email of the admin user created on first start in prod mode."),
     Setting("allow_account_init", False, "Allow /account/init to create new apps in prod mode (always on in dev)."),
     Setting("log_level", "info", "Log level: debug, info, warning or error."),
@@ -49,6 +46,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("auth_throttle_account_total_failures", 20, "Failed attempts on one account per account window from addresses that never signed in to it."),
     Setting("auth_throttle_register_attempts", 30, "Registrations one client address may attempt per address window."),
     Setting("auth_throttle_max_keys", 50000, "Keys each of the five attempt tables remembers (about 300 bytes a key); the least recently seen go first."),
+    Setting("header_timeout_seconds", 10, "Seconds a client has to send a request's headers, from connecting or from the first byte of its next request; slower ones are disconnected."),
+    Setting("keepalive_timeout_seconds", 75, "Seconds an idle keep-alive connection stays open between requests."),
+    Setting("max_connections", 0, "Most open client connections, SSE and WebSocket included; more are closed (503). 0: the open-file limit minus a reserve for the database, function workers and fetches."),
     Setting("realtime_keepalive_seconds", 15, "Seconds between keepalive comments on idle SSE streams."),
     Setting("realtime_ws_heartbeat_seconds", 30, "Seconds between WebSocket pings; a socket that misses a pong is closed."),
     Setting("realtime_max_frame_bytes", 65536, "Largest message a realtime client may send."),
@@ -88,9 +88,6 @@ class Config:
     max_body_bytes: int = _DEFAULTS["max_body_bytes"]
     max_page_size: int = _DEFAULTS["max_page_size"]
     read_connections: int = _DEFAULTS["read_connections"]
-    header_timeout_seconds: int = _DEFAULTS["header_timeout_seconds"]
-    keepalive_timeout_seconds: int = _DEFAULTS["keepalive_timeout_seconds"]
-    max_connections: int = _DEFAULTS["max_connections"]
     admin_email: str = _DEFAULTS["admin_email"]
     allow_account_init: bool = _DEFAULTS["allow_account_init"]
     log_level: str = _DEFAULTS["log_level"]
@@ -102,6 +99,9 @@ class Config:
     auth_throttle_account_total_failures: int = _DEFAULTS["auth_throttle_account_total_failures"]
     auth_throttle_register_attempts: int = _DEFAULTS["auth_throttle_register_attempts"]
     auth_throttle_max_keys: int = _DEFAULTS["auth_throttle_max_keys"]
+    header_timeout_seconds: int = _DEFAULTS["header_timeout_seconds"]
+    keepalive_timeout_seconds: int = _DEFAULTS["keepalive_timeout_seconds"]
+    max_connections: int = _DEFAULTS["max_connections"]
     realtime_keepalive_seconds: int = _DEFAULTS["realtime_keepalive_seconds"]
     realtime_ws_heartbeat_seconds: int = _DEFAULTS["realtime_ws_heartbeat_seconds"]
     realtime_max_frame_bytes: int = _DEFAULTS["realtime_max_frame_bytes"]
