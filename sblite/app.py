@@ -154,7 +154,7 @@ def _storage_and_services(announce: bool):
             await channels.load([a.id for a in await account_store.apps()])
             app[CHANNELS] = channels
             app[HUB].on_record(channels.record)
-            app[REALTIME] = RealtimeService(app[HUB], accounts, channels, app[BUS])
+            app[REALTIME] = RealtimeService(app[HUB], accounts, channels, app[BUS], app[AUTH_THROTTLE])
             await _bootstrap(accounts, config, announce)
             yield
             await channels.flush()

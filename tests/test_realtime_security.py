@@ -2,15 +2,18 @@
 
 Members see each other under a public alias that no /sse/msg call can address; a connection
 bound to a user stays that user's; every posted message must carry the token the connection
-authenticated with (before auth: the token its first message carried).
+authenticated with (before auth: the token its first message carried). Failed `auth` attempts
+are throttled per client address, with /login's limits, and per connection.
 """
 
 from __future__ import annotations
 
 import pytest
 
+from sblite.app import create_app
 from sblite.http.keys import HUB
-from tests.conftest import Api
+from sblite.services.realtime import AUTH_FAILURES_PER_CONNECTION
+from tests.conftest import Api, make_config
 from tests.function_helpers import base_url, open_client
 from tests.realtime_clients import CLIENTS, RealtimeClient, SseClient
 from tests.support import DEV_ROOT_TOKEN
@@ -187,3 +190,52 @@ async def test_an_unclaimed_connection_is_claimed_by_its_first_message(api, clie
     status, _ = await raw_post(api, {"sid": owner.sid, "token": token, "type": "auth", "data": token}, token)
     assert status == 401
     assert api.client.server.app[HUB].connection(owner.sid).identity is None
+
+
+# --- failed auth attempts are throttled per client address (shared with /login) and per connection
+
+
+async def try_auth(client: RealtimeClient, data: str) -> dict:
+    """Send `auth` with `data`, keeping the token the connection answers to; the reply frame."""
+    await client.send("auth", data)
+    return await client.next(("token", "error"))
+
+
+def auth_attempts(text: str, outcome: str) -> int:
+    """sblite_auth_attempts_total for realtime auth and one outcome."""
+    line = f'sblite_auth_attempts_total{{action="realtime",outcome="{outcome}"}} '
+    return next((int(row[len(line):]) for row in text.splitlines() if row.startswith(line)), 0)
+
+
+@pytest.mark.parametrize("transport", sorted(CLIENTS))
+async def test_failed_auth_is_throttled_per_address(aiohttp_client, tmp_path, transport):
+    api = Api(await aiohttp_client(create_app(make_config(tmp_path, auth_throttle_address_failures=3))))
+    token = await api.register()
+    opened = [await open_client(api, transport) for _ in range(3)]
+    try:
+        for n, client in enumerate(opened):
+            client.token = "not-a-token"  # SSE: the token every message of this connection carries
+            assert (await try_auth(client, f"bad-{n}"))["data"] == "invalid token"
+        refused = await try_auth(opened[0], token)  # even a good token, until the address cools down
+        assert refused["type"] == "error" and "try again in" in refused["data"], refused
+        status, text = await api.call("POST", "/login", json={"email": "x@example.com", "password": "nope"})
+        assert status == 429  # the same limits as sign-in
+        page = await metrics_text(api)
+        assert (auth_attempts(page, "failed"), auth_attempts(page, "refused")) == (3, 1)
+        assert counter(page, "auth_throttled") == 1
+    finally:
+        for client in opened:
+            await client.close()
+
+
+@pytest.mark.parametrize("transport", sorted(CLIENTS))
+async def test_failed_auth_is_throttled_per_connection(api, clients, transport):
+    client = await clients(api, transport)
+    client.token = "not-a-token"
+    for n in range(AUTH_FAILURES_PER_CONNECTION):
+        assert (await try_auth(client, f"bad-{n}"))["data"] == "invalid token"
+    token = await api.register()
+    refused = await try_auth(client, token)
+    assert refused["type"] == "error" and "on this connection: try again in" in refused["data"]
+    fresh = await clients(api, transport)
+    assert (await fresh.auth(token))["type"] == "token"  # the address is not blocked

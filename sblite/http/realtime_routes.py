@@ -65,7 +65,7 @@ async def sse_message(request: web.Request) -> web.Response:
         raise NotFound("unknown or closed connection id")
     realtime = request.app[REALTIME]
     realtime.admit(conn, _presented_token(request, message))
-    await realtime.receive(conn, app, message)
+    await realtime.receive(conn, app, message, request.remote)
     return json_response(True)
 
 
@@ -98,7 +98,7 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
                 message = loads(msg.data)
             except ValueError:
                 message = None
-            await realtime.receive(conn, app, message)
+            await realtime.receive(conn, app, message, request.remote)
     finally:
         hub.disconnect(conn)
         await sink.wait_closed()

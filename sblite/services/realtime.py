@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+from functools import partial
 from typing import Any
 
 from sblite.channels import is_db_channel, validate_channel
@@ -14,9 +15,12 @@ from sblite.services.accounts import AccountService
 from sblite.services.bus import EventBus
 from sblite.services.channels import ChannelService
 from sblite.services.hub import Connection, Hub, as_history, payload
+from sblite.throttle import AttemptLimiter, AuthThrottle
 
 log = logging.getLogger(__name__)
 OPEN_TYPES = frozenset({"auth", "echo", "join", "leave", "presence"})  # allowed before auth
+# Failed `auth` attempts one connection may make per address window (the real client makes one).
+AUTH_FAILURES_PER_CONNECTION = 5
 
 
 def _as_text(value: Any) -> str:
@@ -29,13 +33,17 @@ def _as_text(value: Any) -> str:
 class RealtimeService:
     """Handles messages from realtime clients and publishes on behalf of root."""
 
-    def __init__(self, hub: Hub, accounts: AccountService, channels: ChannelService, bus: EventBus) -> None:
+    def __init__(self, hub: Hub, accounts: AccountService, channels: ChannelService, bus: EventBus,
+                 throttle: AuthThrottle) -> None:
         self._hub = hub
         self._accounts = accounts
         self._channels = channels
         self._bus = bus
+        self._throttle = throttle  # failed auth attempts per client address, shared with /login
+        self._per_connection = AttemptLimiter(AUTH_FAILURES_PER_CONNECTION, throttle.limits.address_window_seconds,
+                                              max_keys=throttle.limits.max_keys)
         self._handlers = {
-            "auth": self._auth, "join": self._join, "leave": self._leave, "chan_in": self._chan_in,
+            "join": self._join, "leave": self._leave, "chan_in": self._chan_in,
             "presence": self._presence, "echo": self._echo,
         }
 
@@ -52,8 +60,8 @@ class RealtimeService:
             self._hub.stats["refused_wrong_token"] += 1
             raise Unauthorized("this message's token does not match its connection")
 
-    async def receive(self, conn: Connection, app: App, message: Any) -> None:
-        """Handle one client message; problems are answered with an `error` frame."""
+    async def receive(self, conn: Connection, app: App, message: Any, remote: str | None) -> None:
+        """Handle one client message (sent from address `remote`); problems are answered with an `error` frame."""
         if conn.closed:
             return
         if not isinstance(message, dict) or not isinstance(message.get("type"), str):
@@ -63,7 +71,8 @@ class RealtimeService:
             return self._error(conn, f"rate limit exceeded: at most {self._hub.limits.max_messages_per_second} "
                                      "messages per second")
         kind = message["type"]
-        handler = self._handlers.get(kind)
+        # `auth` is the one message whose failures are throttled by address.
+        handler = partial(self._auth, remote=remote) if kind == "auth" else self._handlers.get(kind)
         if handler is None:
             return self._error(conn, f"{kind} command not found")
         if conn.identity is None and kind not in OPEN_TYPES:
@@ -80,14 +89,28 @@ class RealtimeService:
         self._hub.stats["errors_sent"] += 1
         self._reply(conn, "error", text)
 
-    async def _auth(self, conn: Connection, app: App, message: dict) -> None:
+    def _throttled(self, conn: Connection, text: str) -> None:
+        self._hub.stats["auth_throttled"] += 1
+        self._error(conn, text)
+
+    async def _auth(self, conn: Connection, app: App, message: dict, remote: str | None) -> None:
+        retry = self._per_connection.check(conn.id)
+        if retry is not None:
+            return self._throttled(conn, f"too many failed auth attempts on this connection: "
+                                         f"try again in {retry} seconds")
+        ticket = self._throttle.begin("realtime", remote)  # counted as failed until it succeeds
+        if ticket.refused:
+            return self._throttled(conn, ticket.message)
         token = message.get("data")
         try:
             identity = await self._accounts.identify(app, token) if isinstance(token, str) else None
         except ApiError:
             identity = None
         if identity is None:
+            self._throttle.failed(ticket)
+            self._per_connection.fail(conn.id)
             return self._error(conn, "invalid token")
+        self._throttle.succeeded(ticket)
         if not self._hub.may_bind(conn, identity):
             return self._error(conn, "this connection is authenticated as another user: "
                                      "open a new connection to sign in as someone else")
