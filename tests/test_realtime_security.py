@@ -50,10 +50,14 @@ async def metrics_text(api: Api) -> str:
     return await resp.text()
 
 
+def metric(text: str, series: str) -> int:
+    """The value of one series of a /metrics page (0 when absent)."""
+    return next((int(row[len(series) + 1:]) for row in text.splitlines() if row.startswith(series + " ")), 0)
+
+
 def counter(text: str, event: str) -> int:
-    """One realtime event counter of a /metrics page (0 when absent)."""
-    line = f'sblite_realtime_events_total{{event="{event}"}} '
-    return next((int(row[len(line):]) for row in text.splitlines() if row.startswith(line)), 0)
+    """One realtime event counter of a /metrics page."""
+    return metric(text, f'sblite_realtime_events_total{{event="{event}"}}')
 
 
 async def seen_ids(victim: RealtimeClient, watcher: RealtimeClient, channel: str = "lobby") -> set[str]:
@@ -136,7 +140,6 @@ async def test_a_bound_connection_is_not_rebound_to_another_user(api, clients, t
     refused = await client.next()
     assert refused["type"] == "error" and "another user" in refused["data"]
     assert counter(await metrics_text(api), "refused_rebind") == before + 1
-    client.token = own_token
     assert (await client.auth(own_token))["type"] == "token"  # the same user again is fine
     assert (await client.join("lobby"))["type"] == "ok"
 
@@ -202,9 +205,8 @@ async def try_auth(client: RealtimeClient, data: str) -> dict:
 
 
 def auth_attempts(text: str, outcome: str) -> int:
-    """sblite_auth_attempts_total for realtime auth and one outcome."""
-    line = f'sblite_auth_attempts_total{{action="realtime",outcome="{outcome}"}} '
-    return next((int(row[len(line):]) for row in text.splitlines() if row.startswith(line)), 0)
+    """Realtime auth attempts of one outcome on a /metrics page."""
+    return metric(text, f'sblite_auth_attempts_total{{action="realtime",outcome="{outcome}"}}')
 
 
 @pytest.mark.parametrize("transport", sorted(CLIENTS))
