@@ -20,7 +20,8 @@ from sblite.http.fetcher import Fetcher
 from sblite.http.keys import (
     ACCOUNTS, AUTH_THROTTLE, BUS, CHANNELS, CONFIG, DATABASE, DISPATCHER, DOCUMENTS, FUNCTIONS, HUB, REALTIME,
 )
-from sblite.http.middleware import cors_middleware, error_middleware
+from sblite.http.middleware import error_middleware
+from sblite.http.policy import on_response_prepare, policy_middleware
 from sblite.http.system_routes import credentials_banner
 from sblite.ids import new_secret
 from sblite.services.accounts import AccountService
@@ -42,7 +43,8 @@ SWEEP_SECONDS = 1.0
 def create_app(config: Config, *, announce: bool = False) -> web.Application:
     """A ready-to-run aiohttp application for `config`; `announce` prints the credentials banner."""
     app = web.Application(client_max_size=config.max_body_bytes,
-                          middlewares=[cors_middleware, error_middleware])
+                          middlewares=[error_middleware, policy_middleware])
+    app.on_response_prepare.append(on_response_prepare)
     app[CONFIG] = config
     app[BUS] = EventBus()
     app[HUB] = Hub(app[BUS], HubLimits(
@@ -57,7 +59,7 @@ def create_app(config: Config, *, announce: bool = False) -> web.Application:
     app.on_shutdown.append(_close_realtime_connections)
     for table in (system_routes.routes, auth_routes.routes, db_routes.routes, realtime_routes.routes,
                   function_routes.routes):
-        app.router.add_routes(table)
+        table.register(app)
     return app
 
 

@@ -111,38 +111,6 @@ async def test_add_refuses_bad_bodies(api):
     assert await api.root("GET", "/fn") == (200, [])
 
 
-ROOT_ROUTES = [
-    ("POST", "/fn/add", {"name": "f", "trigger": "web", "code": "function handle() {}"}),
-    ("POST", "/fn/update", {"name": "f", "code": "function handle() {}"}),
-    ("GET", "/fn/del/f", None),
-    ("DELETE", "/fn/delete/f", None),
-    ("GET", "/fn/info/f", None),
-    ("GET", "/fn", None),
-    ("GET", "/fn/runs", None),
-    ("GET", "/fn/jobs", None),
-    ("POST", "/fn/jobs/some-id/replay", None),
-    ("POST", "/fn/secrets", {"name": "K", "value": "v"}),
-    ("GET", "/fn/secrets", None),
-    ("DELETE", "/fn/secrets/K", None),
-]
-
-
-async def test_management_routes_need_root(api):
-    await add_function(api, "f", "function handle() { return 'kept'; }")
-    user = await api.register()
-    problems = []
-    for method, path, body in ROOT_ROUTES:
-        status, text = await api.call(method, path, user, json=body)
-        if status != 400 or "root" not in text:
-            problems.append((method, path, "user token", status, text))
-        status, text = await api.call(method, path, None, json=body)
-        if status != 401:
-            problems.append((method, path, "no token", status, text))
-    assert problems == []
-    fn = await info(api, "f")
-    assert (fn["version"], fn["code"]) == (1, "function handle() { return 'kept'; }")
-
-
 async def test_update_by_name_or_id_bumps_the_version_and_runs_the_new_code_at_once(api):
     user = await api.register()
     added = await add_function(api, "greet", "function handle() { return 'v1'; }")

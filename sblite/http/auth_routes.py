@@ -8,12 +8,13 @@ from aiohttp import web
 
 from sblite.errors import BadRequest
 from sblite.http.keys import ACCOUNTS, AUTH_THROTTLE
-from sblite.http.request import json_body, request_app, request_root, request_user
+from sblite.http.policy import OPEN, ROOT, USER, PolicyRoutes, caller
+from sblite.http.request import json_body, request_app
 from sblite.http.responses import error_response, json_response
 from sblite.model import App
 from sblite.services.accounts import MAX_EMAIL_LENGTH
 
-routes = web.RouteTableDef()
+routes = PolicyRoutes()
 
 
 def _object(value: object) -> dict:
@@ -47,7 +48,7 @@ async def _limited(request: web.Request, action: str, account: tuple[str, str] |
     return json_response(result)
 
 
-@routes.post("/register")
+@routes.post("/register", OPEN)
 async def register(request: web.Request) -> web.Response:
     """Create an account and its first user; answers the session token."""
     app = await request_app(request)
@@ -57,7 +58,7 @@ async def register(request: web.Request) -> web.Response:
                           lambda: request.app[ACCOUNTS].register(app, email, body.get("password")))
 
 
-@routes.post("/login")
+@routes.post("/login", OPEN)
 async def login(request: web.Request) -> web.Response:
     """Exchange email and password for a session token."""
     app = await request_app(request)
@@ -67,36 +68,36 @@ async def login(request: web.Request) -> web.Response:
                           lambda: request.app[ACCOUNTS].login(app, email, body.get("password")))
 
 
-@routes.get("/me")
+@routes.get("/me", USER)
 async def me(request: web.Request) -> web.Response:
     """The caller's identity, with both `id` and `userId`."""
-    return json_response(await request.app[ACCOUNTS].me(await request_user(request)))
+    return json_response(await request.app[ACCOUNTS].me(caller(request)))
 
 
-@routes.post("/me/email")
+@routes.post("/me/email", USER)
 async def change_email(request: web.Request) -> web.Response:
     """Change the caller's email."""
-    identity = await request_user(request)
+    identity = caller(request)
     body = _object(await json_body(request))
     await request.app[ACCOUNTS].change_email(identity, body.get("email"))
     return json_response(True)
 
 
-@routes.get("/email")
+@routes.get("/email", OPEN)
 async def email_exists(request: web.Request) -> web.Response:
     """Whether a user has the email `e`."""
     app = await request_app(request)
     return json_response(await request.app[ACCOUNTS].email_exists(app, request.query.get("e")))
 
 
-@routes.get("/password/resetcode")
+@routes.get("/password/resetcode", ROOT)
 async def reset_code(request: web.Request) -> web.Response:
     """Root: a password-reset code for the user with email `e`."""
-    root = await request_root(request)
+    root = caller(request)
     return json_response(await request.app[ACCOUNTS].reset_code(root, request.query.get("e")))
 
 
-@routes.post("/password/reset")
+@routes.post("/password/reset", OPEN)
 async def reset_password(request: web.Request) -> web.Response:
     """Set a new password with a reset code."""
     app = await request_app(request)
@@ -110,41 +111,41 @@ async def reset_password(request: web.Request) -> web.Response:
     return await _limited(request, "reset", _account(app, email), attempt)
 
 
-@routes.get("/account/users")
-@routes.get("/account/users/")
+@routes.get("/account/users", USER)
+@routes.get("/account/users/", USER)
 async def list_users(request: web.Request) -> web.Response:
     """The users of the caller's account."""
-    return json_response(await request.app[ACCOUNTS].list_users(await request_user(request)))
+    return json_response(await request.app[ACCOUNTS].list_users(caller(request)))
 
 
-@routes.post("/account/users")
-@routes.post("/account/users/")
+@routes.post("/account/users", USER)
+@routes.post("/account/users/", USER)
 async def add_user(request: web.Request) -> web.Response:
     """Add a member to the caller's account."""
-    identity = await request_user(request)
+    identity = caller(request)
     body = _object(await json_body(request))
     return json_response(await request.app[ACCOUNTS].add_user(identity, body.get("email"), body.get("password")))
 
 
-@routes.delete("/account/users/{user_id}")
+@routes.delete("/account/users/{user_id}", USER)
 async def remove_user(request: web.Request) -> web.Response:
     """Remove a user from the caller's account."""
-    identity = await request_user(request)
+    identity = caller(request)
     await request.app[ACCOUNTS].remove_user(identity, request.match_info["user_id"])
     return json_response(True)
 
 
-@routes.post("/setrole")
+@routes.post("/setrole", USER)
 async def set_role(request: web.Request) -> web.Response:
     """Root users (role 100) change another user's role."""
-    identity = await request_user(request)
+    identity = caller(request)
     body = _object(await json_body(request))
     await request.app[ACCOUNTS].set_role(identity, body.get("email"), body.get("role"))
     return json_response(True)
 
 
-@routes.get("/sudogettoken/{account_id}")
+@routes.get("/sudogettoken/{account_id}", ROOT)
 async def token_for_account(request: web.Request) -> web.Response:
     """Root: a session token for the first user of an account."""
-    root = await request_root(request)
+    root = caller(request)
     return json_response(await request.app[ACCOUNTS].token_for_account(root, request.match_info["account_id"]))

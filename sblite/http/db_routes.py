@@ -7,48 +7,37 @@ from aiohttp import web
 from sblite import ids
 from sblite.errors import ApiError, BadRequest
 from sblite.http.keys import DOCUMENTS
-from sblite.http.request import (
-    decode_filter_param, json_body, paging, request_root, request_user,
-)
+from sblite.http.policy import ROOT, USER, USER_OR_PUB, PolicyRoutes, caller
+from sblite.http.request import decode_filter_param, json_body, paging
 from sblite.http.responses import json_response
-from sblite.model import Identity
 
-routes = web.RouteTableDef()
-ROOT_PREFIX = "/sudo"
-
-
-async def _caller(request: web.Request) -> Identity:
-    """Root on the /sudo mirrors, the authenticated user elsewhere."""
-    if request.path.startswith(ROOT_PREFIX):
-        return await request_root(request)
-    return await request_user(request)
+routes = PolicyRoutes()
 
 
 # Registered before /db/{col}/{id} so that /db/count/x is a count, as StaticBackend routes it.
-@routes.post("/db/count/{col}")
+@routes.post("/db/count/{col}", USER)
 async def count(request: web.Request) -> web.Response:
     """How many readable documents match the (optional) clauses."""
-    identity = await _caller(request)
+    identity = caller(request)
     clauses = await json_body(request, required=False)
     total = await request.app[DOCUMENTS].count(identity, request.match_info["col"], clauses or [])
     return json_response({"count": total})
 
 
 # Registered before /sudo/{col} so that "index" is not taken for a collection name.
-@routes.post("/sudo/index")
+@routes.post("/sudo/index", ROOT)
 async def create_index(request: web.Request) -> web.Response:
     """StaticBackend's field index: not offered (documents share one table); say so clearly."""
-    await request_root(request)
     raise ApiError("indexes on document fields are not supported by sblite yet", status=501)
 
 
-@routes.post("/db/{col}")
-@routes.post("/db/{col}/")
-@routes.post("/sudo/{col}")
-@routes.post("/sudo/{col}/")
+@routes.post("/db/{col}", USER_OR_PUB)
+@routes.post("/db/{col}/", USER_OR_PUB)
+@routes.post("/sudo/{col}", ROOT)
+@routes.post("/sudo/{col}/", ROOT)
 async def create(request: web.Request) -> web.Response:
     """Create a document, many (`?bulk=1`), or fetch by ids (`?ids=`)."""
-    identity = await _caller(request)
+    identity = caller(request)
     col = request.match_info["col"]
     documents = request.app[DOCUMENTS]
     body = await json_body(request)
@@ -60,99 +49,98 @@ async def create(request: web.Request) -> web.Response:
     return json_response(await documents.create(identity, col, body), status=201)
 
 
-@routes.get("/db/{col}")
-@routes.get("/db/{col}/")
-@routes.get("/sudo/{col}")
-@routes.get("/sudo/{col}/")
+@routes.get("/db/{col}", USER_OR_PUB)
+@routes.get("/db/{col}/", USER_OR_PUB)
+@routes.get("/sudo/{col}", ROOT)
+@routes.get("/sudo/{col}/", ROOT)
 async def list_documents(request: web.Request) -> web.Response:
     """A page of readable documents."""
-    identity = await _caller(request)
+    identity = caller(request)
     return json_response(await request.app[DOCUMENTS].list(identity, request.match_info["col"], paging(request)))
 
 
-@routes.put("/db/{col}")
-@routes.put("/db/{col}/")
-@routes.put("/sudo/{col}")
-@routes.put("/sudo/{col}/")
+@routes.put("/db/{col}", USER_OR_PUB)
+@routes.put("/db/{col}/", USER_OR_PUB)
+@routes.put("/sudo/{col}", ROOT)
+@routes.put("/sudo/{col}/", ROOT)
 async def update_many(request: web.Request) -> web.Response:
     """`?bulk=1`: update every matching writable document."""
-    identity = await _caller(request)
+    identity = caller(request)
     if not request.query.get("bulk"):
         raise BadRequest("missing document id: use PUT /db/{collection}/{id}, or ?bulk=1 to update many")
     body = await json_body(request)
     return json_response(await request.app[DOCUMENTS].update_many(identity, request.match_info["col"], body))
 
 
-@routes.delete("/db/{col}")
-@routes.delete("/db/{col}/")
-@routes.delete("/sudo/{col}")
-@routes.delete("/sudo/{col}/")
+@routes.delete("/db/{col}", USER_OR_PUB)
+@routes.delete("/db/{col}/", USER_OR_PUB)
+@routes.delete("/sudo/{col}", ROOT)
+@routes.delete("/sudo/{col}/", ROOT)
 async def delete_many(request: web.Request) -> web.Response:
     """`?bulk=1&x=<base64 clauses>`: delete every matching writable document."""
-    identity = await _caller(request)
+    identity = caller(request)
     if not request.query.get("bulk"):
         raise BadRequest("missing document id: use DELETE /db/{collection}/{id}, or ?bulk=1&x= to delete many")
     clauses = decode_filter_param(request.query.get("x"))
     return json_response(await request.app[DOCUMENTS].delete_many(identity, request.match_info["col"], clauses))
 
 
-@routes.get("/db/{col}/{id}")
-@routes.get("/sudo/{col}/{id}")
+@routes.get("/db/{col}/{id}", USER_OR_PUB)
+@routes.get("/sudo/{col}/{id}", ROOT)
 async def get_document(request: web.Request) -> web.Response:
     """One readable document."""
-    identity = await _caller(request)
+    identity = caller(request)
     doc = await request.app[DOCUMENTS].get(identity, request.match_info["col"], request.match_info["id"])
     return json_response(doc)
 
 
-@routes.put("/db/{col}/{id}")
-@routes.put("/sudo/{col}/{id}")
+@routes.put("/db/{col}/{id}", USER_OR_PUB)
+@routes.put("/sudo/{col}/{id}", ROOT)
 async def update_document(request: web.Request) -> web.Response:
     """Shallow-merge the body into one writable document."""
-    identity = await _caller(request)
+    identity = caller(request)
     body = await json_body(request)
     doc = await request.app[DOCUMENTS].update(identity, request.match_info["col"], request.match_info["id"], body)
     return json_response(doc)
 
 
-@routes.delete("/db/{col}/{id}")
-@routes.delete("/sudo/{col}/{id}")
+@routes.delete("/db/{col}/{id}", USER_OR_PUB)
+@routes.delete("/sudo/{col}/{id}", ROOT)
 async def delete_document(request: web.Request) -> web.Response:
     """Delete one writable document; answers how many were deleted."""
-    identity = await _caller(request)
+    identity = caller(request)
     deleted = await request.app[DOCUMENTS].delete(identity, request.match_info["col"], request.match_info["id"])
     return json_response(deleted)
 
 
-@routes.post("/query/{col}")
-@routes.post("/sudoquery/{col}")
+@routes.post("/query/{col}", USER_OR_PUB)
+@routes.post("/sudoquery/{col}", ROOT)
 async def query(request: web.Request) -> web.Response:
     """A page of readable documents matching a JSON array of clauses."""
-    identity = await request_root(request) if request.path.startswith("/sudoquery") else await request_user(request)
+    identity = caller(request)
     clauses = await json_body(request)
     result = await request.app[DOCUMENTS].query(identity, request.match_info["col"], clauses, paging(request))
     return json_response(result)
 
 
-@routes.put("/inc/{col}/{id}")
+@routes.put("/inc/{col}/{id}", USER)
 async def increment(request: web.Request) -> web.Response:
     """Add `range` to a numeric `field` of one writable document."""
-    identity = await request_user(request)
+    identity = caller(request)
     body = await json_body(request)
     await request.app[DOCUMENTS].increment(identity, request.match_info["col"], request.match_info["id"], body)
     return json_response(True)
 
 
-@routes.get("/sudolistall")
-@routes.get("/sudolistall/")
+@routes.get("/sudolistall", ROOT)
+@routes.get("/sudolistall/", ROOT)
 async def list_collections(request: web.Request) -> web.Response:
     """Root: the names of the app's collections."""
-    root = await request_root(request)
+    root = caller(request)
     return json_response(await request.app[DOCUMENTS].collections(root))
 
 
-@routes.get("/newid")
+@routes.get("/newid", USER)
 async def new_id(request: web.Request) -> web.Response:
     """A fresh document id."""
-    await request_user(request)
     return json_response(ids.new_id())

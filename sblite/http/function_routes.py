@@ -8,63 +8,64 @@ from aiohttp import web
 
 from sblite.errors import BadRequest, NotFound
 from sblite.http.keys import DISPATCHER, FUNCTIONS
-from sblite.http.request import json_body, request_root, request_user
+from sblite.http.policy import ROOT, USER, PolicyRoutes, caller
+from sblite.http.request import json_body
 from sblite.http.responses import json_response, json_text_response
 from sblite.jsonutil import loads
 
-routes = web.RouteTableDef()
+routes = PolicyRoutes()
 HIDDEN_HEADERS = {"authorization", "cookie"}
 
 
-@routes.post("/fn/add")
+@routes.post("/fn/add", ROOT)
 async def add(request: web.Request) -> web.Response:
     """Root: create a function `{name, trigger, code}`."""
-    root = await request_root(request)
+    root = caller(request)
     return json_response(await request.app[FUNCTIONS].add(root, await json_body(request)))
 
 
-@routes.post("/fn/update")
+@routes.post("/fn/update", ROOT)
 async def update(request: web.Request) -> web.Response:
     """Root: change a function's code and/or trigger."""
-    root = await request_root(request)
+    root = caller(request)
     return json_response(await request.app[FUNCTIONS].update(root, await json_body(request)))
 
 
-@routes.route("*", "/fn/del/{name}")
-@routes.route("*", "/fn/delete/{name}")
+@routes.route("*", "/fn/del/{name}", ROOT)
+@routes.route("*", "/fn/delete/{name}", ROOT)
 async def delete(request: web.Request) -> web.Response:
     """Root: delete a function."""
-    root = await request_root(request)
+    root = caller(request)
     await request.app[FUNCTIONS].delete(root, request.match_info["name"])
     return json_response(True)
 
 
-@routes.get("/fn/info/{name}")
+@routes.get("/fn/info/{name}", ROOT)
 async def info(request: web.Request) -> web.Response:
     """Root: one function with its recent runs, newest first."""
-    root = await request_root(request)
+    root = caller(request)
     return json_response(await request.app[FUNCTIONS].info(root, request.match_info["name"]))
 
 
-@routes.get("/fn")
+@routes.get("/fn", ROOT)
 async def list_functions(request: web.Request) -> web.Response:
     """Root: every function of the app."""
-    root = await request_root(request)
+    root = caller(request)
     return json_response(request.app[FUNCTIONS].list(root))
 
 
-@routes.get("/fn/runs")
+@routes.get("/fn/runs", ROOT)
 async def runs(request: web.Request) -> web.Response:
     """Root: recent runs; `?name=` one function, `?failed=1` failures only."""
-    root = await request_root(request)
+    root = caller(request)
     failed = request.query.get("failed", "") not in ("", "0", "false")
     return json_response(await request.app[FUNCTIONS].runs(root, request.query.get("name") or None, failed))
 
 
-@routes.get("/fn/jobs")
+@routes.get("/fn/jobs", ROOT)
 async def jobs(request: web.Request) -> web.Response:
     """Root: message-triggered runs waiting (`?status=queued`) or given up (`parked`, the default)."""
-    root = await request_root(request)
+    root = caller(request)
     status = request.query.get("status", "parked")
     if status not in ("parked", "queued"):
         raise BadRequest("status must be parked or queued")
@@ -72,28 +73,28 @@ async def jobs(request: web.Request) -> web.Response:
     return json_response(found)
 
 
-@routes.post("/fn/jobs/{id}/replay")
+@routes.post("/fn/jobs/{id}/replay", ROOT)
 async def replay(request: web.Request) -> web.Response:
     """Root: run a parked job again."""
-    root = await request_root(request)
+    root = caller(request)
     if not await request.app[DISPATCHER].replay(root.app_id, request.match_info["id"]):
         raise NotFound("no parked job with this id")
     return json_response(True)
 
 
-@routes.route("*", "/fn/exec/{name}")
+@routes.route("*", "/fn/exec/{name}", USER)
 async def execute(request: web.Request) -> web.Response:
     """Any user: run a function with `handle(body, query, headers)`; answers its return value."""
-    identity = await request_user(request)
+    identity = caller(request)
     body, query, headers = await _web_arguments(request)
     value = await request.app[FUNCTIONS].call_web(identity, request.match_info["name"], body, query, headers)
     return json_text_response(value)
 
 
-@routes.post("/fn/sudoexec/{name}")
+@routes.post("/fn/sudoexec/{name}", ROOT)
 async def sudo_execute(request: web.Request) -> web.Response:
     """Root: run a function as root."""
-    root = await request_root(request)
+    root = caller(request)
     body, query, headers = await _web_arguments(request)
     return json_text_response(await request.app[FUNCTIONS].call_web(root, request.match_info["name"], body, query,
                                                                    headers))
@@ -123,24 +124,24 @@ async def _web_arguments(request: web.Request) -> tuple[Any, dict, dict]:
     return body, query, headers
 
 
-@routes.post("/fn/secrets")
+@routes.post("/fn/secrets", ROOT)
 async def set_secret(request: web.Request) -> web.Response:
     """Root: set a secret `{name, value}` for the app's functions (env.NAME)."""
-    root = await request_root(request)
+    root = caller(request)
     await request.app[FUNCTIONS].set_secret(root, await json_body(request))
     return json_response(True)
 
 
-@routes.get("/fn/secrets")
+@routes.get("/fn/secrets", ROOT)
 async def list_secrets(request: web.Request) -> web.Response:
     """Root: secret names, values masked."""
-    root = await request_root(request)
+    root = caller(request)
     return json_response(await request.app[FUNCTIONS].list_secrets(root))
 
 
-@routes.delete("/fn/secrets/{name}")
+@routes.delete("/fn/secrets/{name}", ROOT)
 async def delete_secret(request: web.Request) -> web.Response:
     """Root: delete a secret."""
-    root = await request_root(request)
+    root = caller(request)
     await request.app[FUNCTIONS].delete_secret(root, request.match_info["name"])
     return json_response(True)

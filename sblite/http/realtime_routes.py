@@ -10,24 +10,23 @@ from aiohttp import WSMsgType, web
 
 from sblite.errors import ApiError, BadRequest, NotFound, Unauthorized
 from sblite.http.keys import CONFIG, HUB, REALTIME, CHANNELS
-from sblite.http.middleware import add_cors_headers
-from sblite.http.request import bearer_token, json_body, request_app, request_root
+from sblite.http.policy import OPEN, ROOT, PolicyRoutes, caller
+from sblite.http.request import bearer_token, json_body, request_app
 from sblite.http.responses import json_response
 from sblite.http.sinks import SseSink, WsSink
 from sblite.jsonutil import loads
 
-routes = web.RouteTableDef()
+routes = PolicyRoutes()
 log = logging.getLogger(__name__)
 
 
-@routes.get("/sse/connect")
+@routes.get("/sse/connect", OPEN)
 async def sse_connect(request: web.Request) -> web.StreamResponse:
     """Open an event stream; the first event is `init` with the connection id."""
     app = await request_app(request)
     response = web.StreamResponse(headers={
         "Content-Type": "text/event-stream", "Cache-Control": "no-cache", "Connection": "keep-alive",
         "X-Accel-Buffering": "no"})
-    add_cors_headers(request, response)
     await response.prepare(request)
     await response.write(b": connected\n\n")  # sends the headers; events follow as raw chunks
     sink = SseSink(request)
@@ -50,7 +49,7 @@ async def sse_connect(request: web.Request) -> web.StreamResponse:
     return response
 
 
-@routes.post("/sse/msg")
+@routes.post("/sse/msg", OPEN)
 async def sse_message(request: web.Request) -> web.Response:
     """A client message for an SSE connection; replies arrive on the stream."""
     app = await request_app(request)
@@ -79,7 +78,7 @@ def _presented_token(request: web.Request, message: dict) -> str:
     return field or header
 
 
-@routes.get("/ws")
+@routes.get("/ws", OPEN)
 async def websocket(request: web.Request) -> web.WebSocketResponse:
     """A WebSocket with the same messages as SSE: init, auth → token, join, chan_in, ..."""
     app = await request_app(request)
@@ -105,39 +104,39 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
     return ws
 
 
-@routes.post("/publish-message")
+@routes.post("/publish-message", ROOT)
 async def publish_message(request: web.Request) -> web.Response:
     """Root: send `{channel, type, data}` to a channel's members and to functions."""
-    root = await request_root(request)
+    root = caller(request)
     await request.app[REALTIME].publish(root, await json_body(request))
     return json_response(True)
 
 
-@routes.get("/channels")
+@routes.get("/channels", ROOT)
 async def list_rules(request: web.Request) -> web.Response:
     """Root: every stored channel rule."""
-    root = await request_root(request)
+    root = caller(request)
     return json_response([rule.to_json() for rule in request.app[CHANNELS].rules(root.app_id)])
 
 
-@routes.get("/channels/{name}")
+@routes.get("/channels/{name}", ROOT)
 async def get_rule(request: web.Request) -> web.Response:
     """Root: the rule stored under a name or pattern."""
-    root = await request_root(request)
+    root = caller(request)
     return json_response(request.app[CHANNELS].stored_rule(root.app_id, request.match_info["name"]).to_json())
 
 
-@routes.put("/channels/{name}")
+@routes.put("/channels/{name}", ROOT)
 async def put_rule(request: web.Request) -> web.Response:
     """Root: create or replace a rule for a channel name or glob pattern."""
-    root = await request_root(request)
+    root = caller(request)
     rule = await request.app[CHANNELS].put_rule(root.app_id, request.match_info["name"], await json_body(request))
     return json_response(rule.to_json())
 
 
-@routes.delete("/channels/{name}")
+@routes.delete("/channels/{name}", ROOT)
 async def delete_rule(request: web.Request) -> web.Response:
     """Root: delete a stored rule."""
-    root = await request_root(request)
+    root = caller(request)
     await request.app[CHANNELS].delete_rule(root.app_id, request.match_info["name"])
     return json_response(True)

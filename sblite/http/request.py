@@ -15,9 +15,6 @@ from sblite.model import App, Identity
 from sblite.services.accounts import anonymous
 from sblite.services.documents import DEFAULT_PAGE_SIZE, Paging
 
-PUBLIC_PREFIXES = ("/db/pub_", "/query/pub_")
-
-
 def public_key(request: web.Request) -> str | None:
     """The public key from the SB-PUBLIC-KEY header, the `sbpk` query parameter or the `pk` cookie."""
     return request.headers.get("SB-PUBLIC-KEY") or request.query.get("sbpk") or request.cookies.get("pk")
@@ -42,12 +39,12 @@ def bearer_token(request: web.Request) -> str | None:
     return header[len("Bearer "):].strip()
 
 
-async def request_user(request: web.Request) -> Identity:
-    """The authenticated caller; the anonymous caller is allowed on pub_ collections only."""
+async def request_user(request: web.Request, *, anonymous_ok: bool = False) -> Identity:
+    """The authenticated caller; without a token, the anonymous caller if `anonymous_ok`."""
     app = await request_app(request)
     token = bearer_token(request)
     if not token:
-        if request.path.startswith(PUBLIC_PREFIXES):
+        if anonymous_ok:
             return anonymous(app)
         raise Unauthorized("missing authorization HTTP header")
     return await request.app[ACCOUNTS].identify(app, token)

@@ -21,6 +21,4 @@ def json_text_response(text: str, status: int = 200) -> web.Response:
 
 def error_response(status: int, message: str) -> web.Response:
     """A plain-text error with a trailing newline (the client shows it as the message)."""
-    response = web.Response(text=message + "\n", status=status, content_type="text/plain", charset="utf-8")
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    return response
+    return web.Response(text=message + "\n", status=status, content_type="text/plain", charset="utf-8")

@@ -11,34 +11,33 @@ from sblite import __version__
 from sblite.errors import Forbidden, ServerError
 from sblite.http.connections import CONNECTIONS
 from sblite.http.keys import ACCOUNTS, AUTH_THROTTLE, BUS, CHANNELS, CONFIG, DATABASE, DISPATCHER, FUNCTIONS, HUB
-from sblite.http.request import request_root
+from sblite.http.policy import OPEN, PROBE, ROOT, PolicyRoutes
 from sblite.http.responses import json_response
 from sblite.services.accounts import Credentials, normalize_email
 from sblite.throttle import ACTIONS, OUTCOMES
 
-routes = web.RouteTableDef()
+routes = PolicyRoutes()
 log = logging.getLogger(__name__)
 SIGN_UP_NOT_NEEDED = "no need to sign up in dev mode"
 
 
-@routes.get("/ping")
+@routes.get("/ping", PROBE)
 async def ping(request: web.Request) -> web.Response:
     """`true` while the database answers."""
     await request.app[DATABASE].read(lambda conn: conn.execute("SELECT 1").fetchone())
     return json_response(True)
 
 
-@routes.get("/healthz")
+@routes.get("/healthz", PROBE)
 async def healthz(request: web.Request) -> web.Response:
     """Liveness and readiness in one: the database answers a query."""
     await request.app[DATABASE].read(lambda conn: conn.execute("SELECT 1").fetchone())
     return json_response({"status": "ok"})
 
 
-@routes.get("/metrics")
+@routes.get("/metrics", ROOT)
 async def metrics(request: web.Request) -> web.Response:
     """Root: counters and gauges in Prometheus' text format."""
-    await request_root(request)
     hub, bus = request.app[HUB], request.app[BUS]
     lines = [
         "# HELP sblite_info The server's version and the event loop it runs on.",
@@ -82,8 +81,7 @@ async def metrics(request: web.Request) -> web.Response:
         "# TYPE sblite_auth_throttle_keys gauge",
         f"sblite_auth_throttle_keys {request.app[AUTH_THROTTLE].tracked_keys()}",
     ]
-    return web.Response(text="\n".join(lines) + "\n", content_type="text/plain", charset="utf-8",
-                        headers={"X-Content-Type-Options": "nosniff"})
+    return web.Response(text="\n".join(lines) + "\n", content_type="text/plain", charset="utf-8")
 
 
 def _event_loop_name() -> str:
@@ -116,8 +114,8 @@ def _connection_lines(app: web.Application) -> list[str]:
     ]
 
 
-@routes.get("/account/init")
-@routes.post("/account/init")
+@routes.get("/account/init", OPEN)
+@routes.post("/account/init", OPEN)
 async def account_init(request: web.Request) -> web.Response:
     """Create a new app; `?ui=1` answers its credentials, otherwise they are printed on the console."""
     config = request.app[CONFIG]
