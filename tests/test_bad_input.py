@@ -244,3 +244,34 @@ async def test_increments_that_overflow_are_refused(api, value, amount):
                                   data=json.dumps({"field": "n", "range": amount}))
     assert status == 400, text
     assert (await api.call("GET", f"/db/notes/{doc['id']}", token))[1]["n"] == value
+
+
+def _part(headers: bytes, body: bytes = b"a@b.c") -> bytes:
+    return b"--x\r\n" + headers + b"\r\n\r\n" + body + b"\r\n--x--\r\n"
+
+
+MULTIPART = "multipart/form-data; boundary=x"
+NAMED = b'Content-Disposition: form-data; name="email"'
+# (content type, body): form bodies aiohttp cannot read.
+FORMS = [
+    ("multipart/form-data", b"--x\r\n\r\n"),  # no boundary
+    (MULTIPART, b"garbage"),  # no starting boundary
+    (MULTIPART, _part(b"")),  # a part without a name
+    (MULTIPART, _part(NAMED + b"\r\nContent-Transfer-Encoding: nope")),
+    (MULTIPART, _part(NAMED + b"\r\nContent-Type: text/plain; charset=nope")),
+    (MULTIPART, _part(NAMED, b"\xff\xfe")),  # not UTF-8
+    (MULTIPART, _part(NAMED + b"\r\nContent-Type: multipart/mixed; boundary=y")),  # nested
+    (MULTIPART, _part(b"bad header line")),
+    (MULTIPART, _part(b"A: b\r\n" * 200 + NAMED)),  # too many headers
+    ("application/x-www-form-urlencoded; charset=nope", b"email=a@b.c"),
+    ("application/x-www-form-urlencoded", b"email=\xff"),
+]
+
+
+@pytest.mark.parametrize(("content_type", "body"), FORMS)
+async def test_unreadable_form_bodies_are_refused(api, content_type, body):
+    token = await api.register()
+    urlencoded = content_type.startswith("application/x-www-form-urlencoded")  # functions take only those forms
+    for path in ("/account/init", "/fn/exec/nothing") if urlencoded else ("/account/init",):
+        status, text = await api.call("POST", path, token, data=body, headers={"Content-Type": content_type})
+        assert (status, "invalid form body" in text) == (400, True), (path, status, text)

@@ -9,7 +9,7 @@ from aiohttp import web
 from sblite.errors import BadRequest, NotFound
 from sblite.http.keys import DISPATCHER, FUNCTIONS
 from sblite.http.policy import ROOT, USER, PolicyRoutes, caller
-from sblite.http.request import json_body
+from sblite.http.request import form_body, json_body
 from sblite.http.responses import json_response, json_text_response
 from sblite.jsonutil import loads
 
@@ -112,7 +112,7 @@ async def _web_arguments(request: web.Request) -> tuple[Any, dict, dict]:
         except (ValueError, UnicodeDecodeError) as exc:
             raise BadRequest(f"invalid JSON body: {exc}") from None
     elif kind == "application/x-www-form-urlencoded":
-        form = await request.post()
+        form = await form_body(request)
         body = {key: ", ".join(str(v) for v in form.getall(key)) for key in form.keys()}
     else:
         body = raw.decode(request.charset or "utf-8", errors="replace")

@@ -7,6 +7,8 @@ import binascii
 from typing import Any
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
+from multidict import MultiDictProxy
 
 from sblite.errors import BadRequest, Unauthorized
 from sblite.http.keys import ACCOUNTS
@@ -69,6 +71,17 @@ async def json_body(request: web.Request, *, required: bool = True) -> Any:
         return loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise BadRequest(f"invalid JSON body: {exc}") from None
+
+
+async def form_body(request: web.Request) -> MultiDictProxy[Any]:
+    """The fields of a urlencoded or multipart body; BadRequest when it is malformed."""
+    try:
+        return await request.post()
+    except HttpProcessingError as exc:  # a multipart part's headers do not parse
+        raise BadRequest(f"invalid form body: {exc.message}") from None
+    # No boundary, a part without a name, an unknown charset or transfer encoding, bytes not in the charset.
+    except (ValueError, LookupError, RuntimeError) as exc:
+        raise BadRequest(f"invalid form body: {exc}") from None
 
 
 def paging(request: web.Request) -> Paging:

@@ -12,6 +12,7 @@ from sblite.errors import Forbidden, ServerError
 from sblite.http.connections import CONNECTIONS
 from sblite.http.keys import ACCOUNTS, AUTH_THROTTLE, BUS, CHANNELS, CONFIG, DATABASE, DISPATCHER, FUNCTIONS, HUB
 from sblite.http.policy import OPEN, PROBE, ROOT, PolicyRoutes
+from sblite.http.request import form_body
 from sblite.http.responses import json_response
 from sblite.services.accounts import Credentials, normalize_email
 from sblite.throttle import ACTIONS, OUTCOMES
@@ -123,7 +124,7 @@ async def account_init(request: web.Request) -> web.Response:
         raise Forbidden("creating apps with /account/init is disabled in prod mode (allow_account_init)")
     raw_email = request.query.get("email")
     if raw_email is None and request.method == "POST":
-        raw_email = (await request.post()).get("email")
+        raw_email = (await form_body(request)).get("email")
     email = normalize_email(raw_email)
     accounts = request.app[ACCOUNTS]
     if await accounts.account_init_email_taken(email):
