@@ -37,6 +37,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("read_connections", 4, "SQLite connections used for reads (writes use one connection)."),
     Setting("admin_email", "admin@sblite.local", "Email of the admin user created on first start in prod mode."),
     Setting("allow_account_init", False, "Allow /account/init to create new apps in prod mode (always on in dev)."),
+    Setting("email_lookup_root_only", False, "Answer GET /email (is this email registered?) to root only; recommended in prod."),
     Setting("log_level", "info", "Log level: debug, info, warning or error."),
     Setting("event_loop", "auto", "Event loop: auto (uvloop when it is installed, else asyncio's own), uvloop or asyncio."),
     Setting("auth_throttle_address_failures", 30, "Failed sign-in, password-reset and realtime auth attempts one client address may make per address window."),
@@ -90,6 +91,7 @@ class Config:
     read_connections: int = _DEFAULTS["read_connections"]
     admin_email: str = _DEFAULTS["admin_email"]
     allow_account_init: bool = _DEFAULTS["allow_account_init"]
+    email_lookup_root_only: bool = _DEFAULTS["email_lookup_root_only"]
     log_level: str = _DEFAULTS["log_level"]
     event_loop: str = _DEFAULTS["event_loop"]
     auth_throttle_address_failures: int = _DEFAULTS["auth_throttle_address_failures"]

@@ -37,7 +37,7 @@ async def test_register_rejects_bad_input(api, body, status, message):
 async def test_register_duplicate_email_and_malformed_json(api):
     await api.register("dup@example.com")
     status, text = await api.call("POST", "/register", json={"email": "DUP@example.com", "password": "pw-123456"})
-    assert status == 500 and "invalid email" in text
+    assert (status, text) == (400, "invalid email: this email is already registered\n")
     status, text = await api.call("POST", "/register", data=b'{"email": ')
     assert status == 400 and "invalid JSON" in text
 

@@ -7,10 +7,10 @@ from typing import Any, Awaitable, Callable
 from aiohttp import web
 
 from sblite.errors import BadRequest
-from sblite.http.keys import ACCOUNTS, AUTH_THROTTLE
+from sblite.http.keys import ACCOUNTS, AUTH_THROTTLE, CONFIG
 from sblite.http.policy import OPEN, ROOT, USER, PolicyRoutes, caller
-from sblite.http.request import json_body, request_app
-from sblite.http.responses import error_response, json_response
+from sblite.http.request import json_body, request_app, request_root
+from sblite.http.responses import error_response, json_response, token_response
 from sblite.model import App
 from sblite.services.accounts import MAX_EMAIL_LENGTH
 
@@ -45,7 +45,7 @@ async def _limited(request: web.Request, action: str, account: tuple[str, str] |
         throttle.failed(ticket)
         raise
     throttle.succeeded(ticket)
-    return json_response(result)
+    return token_response(result)
 
 
 @routes.post("/register", OPEN)
@@ -85,8 +85,10 @@ async def change_email(request: web.Request) -> web.Response:
 
 @routes.get("/email", OPEN)
 async def email_exists(request: web.Request) -> web.Response:
-    """Whether a user has the email `e`."""
+    """Whether a user has the email `e`; root only when `email_lookup_root_only` is set."""
     app = await request_app(request)
+    if request.app[CONFIG].email_lookup_root_only:
+        await request_root(request)
     return json_response(await request.app[ACCOUNTS].email_exists(app, request.query.get("e")))
 
 
@@ -94,7 +96,7 @@ async def email_exists(request: web.Request) -> web.Response:
 async def reset_code(request: web.Request) -> web.Response:
     """Root: a password-reset code for the user with email `e`."""
     root = caller(request)
-    return json_response(await request.app[ACCOUNTS].reset_code(root, request.query.get("e")))
+    return token_response(await request.app[ACCOUNTS].reset_code(root, request.query.get("e")))
 
 
 @routes.post("/password/reset", OPEN)
@@ -148,4 +150,4 @@ async def set_role(request: web.Request) -> web.Response:
 async def token_for_account(request: web.Request) -> web.Response:
     """Root: a session token for the first user of an account."""
     root = caller(request)
-    return json_response(await request.app[ACCOUNTS].token_for_account(root, request.match_info["account_id"]))
+    return token_response(await request.app[ACCOUNTS].token_for_account(root, request.match_info["account_id"]))

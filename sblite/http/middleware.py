@@ -13,6 +13,7 @@ from sblite.store import DatabaseClosed
 
 log = logging.getLogger(__name__)
 
+
 @web.middleware
 async def error_middleware(request: web.Request, handler) -> web.StreamResponse:
     """Turn every error into a plain-text response with the right status."""

@@ -14,6 +14,13 @@ def json_response(value: Any, status: int = 200) -> web.Response:
     return web.Response(body=dumps(value).encode(), status=status, content_type="application/json")
 
 
+def token_response(value: Any) -> web.Response:
+    """JSON that carries a token or another secret: no cache may keep it."""
+    response = json_response(value)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
 def json_text_response(text: str, status: int = 200) -> web.Response:
     """A body that is JSON text already (a function's result), HTML-escaped as Go does."""
     return web.Response(body=escape_html(text).encode(), status=status, content_type="application/json")

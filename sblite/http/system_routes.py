@@ -13,7 +13,7 @@ from sblite.http.connections import CONNECTIONS
 from sblite.http.keys import ACCOUNTS, AUTH_THROTTLE, BUS, CHANNELS, CONFIG, DATABASE, DISPATCHER, FUNCTIONS, HUB
 from sblite.http.policy import OPEN, PROBE, ROOT, PolicyRoutes
 from sblite.http.request import form_body
-from sblite.http.responses import json_response
+from sblite.http.responses import json_response, token_response
 from sblite.services.accounts import Credentials, normalize_email
 from sblite.throttle import ACTIONS, OUTCOMES
 
@@ -131,7 +131,7 @@ async def account_init(request: web.Request) -> web.Response:
         raise ServerError("Please use a different/valid email.")
     credentials = await accounts.create_app(email)
     if request.query.get("ui"):
-        return json_response({"pk": credentials.app.pk, "rootToken": credentials.root_token,
+        return token_response({"pk": credentials.app.pk, "rootToken": credentials.root_token,
                               "pw": credentials.password})
     print(credentials_banner(credentials, dev_alias=not config.prod), flush=True)
     return json_response(SIGN_UP_NOT_NEEDED)

@@ -142,7 +142,7 @@ class AccountService:
         try:
             await self._store.create_account_with_user(user, await _hash(password))
         except Duplicate:
-            raise ServerError("invalid email: this email is already registered") from None
+            raise BadRequest("invalid email: this email is already registered") from None
         return self._tokens.issue(user.id, user.token)
 
     async def login(self, app: App, email: object, password: object) -> str:
