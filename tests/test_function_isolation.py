@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import Api
+from sblite.app import create_app
+from tests.conftest import Api, make_config
 from tests.function_helpers import add_function, exec_fn
-from tests.test_functions import make_api
 
 SECRET = "s3cret-of-the-first-caller"
 
@@ -54,7 +54,7 @@ CASES = [
 @pytest.fixture
 async def one_worker(aiohttp_client, tmp_path) -> Api:
     """An app whose functions all run on a single worker process."""
-    return await make_api(aiohttp_client, tmp_path, functions_workers=1)
+    return Api(await aiohttp_client(create_app(make_config(tmp_path, functions_workers=1))))
 
 
 @pytest.mark.parametrize(("change", "probe", "pristine"), [case[1:] for case in CASES],

@@ -3,7 +3,7 @@
 A context holds every built-in (`Array.prototype`, `JSON`, `Object.prototype`...) and the host
 globals (`log`, `create`, `env`...). Any run may change them, so a context serves one run and is
 dropped: the next run, perhaps another user's, starts from pristine built-ins, as StaticBackend's
-fresh VM per run does. Only this module and the worker touch QuickJS.
+fresh VM per run does. Only this module touches QuickJS.
 """
 
 from __future__ import annotations
