@@ -102,8 +102,8 @@ _decoder = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_finite
 
 
 def loads(text: str | bytes, *, max_depth: int | None = MAX_DEPTH) -> Any:
-    """Decode JSON; ValueError for NaN, infinities, out-of-range numbers, lone surrogates and
-    nesting deeper than `max_depth` (TooDeep; None for text this server wrote itself)."""
+    """Decode JSON; ValueError for NaN, infinities, out-of-range numbers, lone surrogates, nesting past `max_depth`."""
+    # max_depth=None is for text this server wrote itself, such as documents stored before the limit.
     try:
         value = _decode(text)
     except RecursionError:  # json's decoder past the interpreter's limit: far deeper than any limit
