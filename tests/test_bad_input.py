@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import base64
 import json
+import sqlite3
+from contextlib import closing
 
 import aiohttp
 import pytest
 
 from sblite.jsonutil import MAX_DEPTH, TooDeep, dumps_stored, exceeds_depth, loads
-from tests.function_helpers import EVAL_SOURCE, add_function, base_url, evaluate
+from tests.function_helpers import EVAL_SOURCE, add_function, base_url, evaluate, open_client
 from tests.support import DEV_ROOT_TOKEN
 
 LIMIT_TEXT = f"nested deeper than {MAX_DEPTH} levels"
@@ -150,6 +152,24 @@ async def test_an_update_too_deep_is_refused_and_leaves_the_document(api):
     status, text = await api.call("PUT", f"/db/notes/{doc['id']}", token, data=deep_object(999))
     assert (status, LIMIT_TEXT in text) == (400, True), (status, text[:300])
     assert (await api.call("GET", f"/db/notes/{doc['id']}", token))[1]["n"] == 1
+
+
+async def test_a_document_stored_deeper_before_the_limit_stays_readable_and_updatable(api, tmp_path):
+    token = await api.register()
+    status, doc = await api.call("POST", "/db/notes", token, json={"n": 1})
+    assert status == 201, doc
+    old = {"n": 1, "old": json.loads(deep_object(300))}
+    with closing(sqlite3.connect(tmp_path / "test.db")) as conn, conn:  # as an earlier version stored it
+        conn.execute("UPDATE documents SET data = ? WHERE id = ?", (json.dumps(old), doc["id"]))
+    member = await open_client(api, "ws", token)
+    try:
+        assert (await member.join("db-notes"))["type"] == "ok"
+        assert (await api.call("GET", f"/db/notes/{doc['id']}", token))[1]["old"] == old["old"]
+        status, updated = await api.call("PUT", f"/db/notes/{doc['id']}", token, json={"n": 2})
+        assert (status, updated["n"], updated["old"]) == (200, 2, old["old"])
+        assert json.loads((await member.next("db_updated"))["data"])["n"] == 2
+    finally:
+        await member.close()
 
 
 @pytest.mark.parametrize("depth", [1_000, 5_000])

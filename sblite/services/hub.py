@@ -263,7 +263,7 @@ class Hub:
             return list(members)
         try:
             rules = collection_rules(message.channel[3:])
-            doc = loads(message.data)
+            doc = loads(message.data, max_depth=None)  # written here, maybe from a document stored before the limit
             account_id, owner_id = doc.get("accountId", ""), doc.get("ownerId", "")
         except Exception:
             return []
