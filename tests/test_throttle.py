@@ -147,7 +147,7 @@ async def wrong_login(api: Api, email: str) -> dict:
     ("/login", wrong_login, {"account_failures": 2, "account_window_seconds": 60}, 2, 401, 30, "for this account"),
     ("/password/reset", reset_body, {}, 5, 500, 180, "failed password reset attempts for this account"),
     # the first registration (the victim's, a success) counts too: every registration does
-    ("/register", register_body, {"register_attempts": 5}, 4, 500, 60, "too many registrations from this address"),
+    ("/register", register_body, {"register_attempts": 5}, 4, 400, 60, "too many registrations from this address"),
 ])
 async def test_http_limit_answers_429_with_retry_after(start, path, make_body, limits, allowed, failure,
                                                        retry_after, words) -> None:
