@@ -95,8 +95,9 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
                 continue
             try:
                 message = loads(msg.data)
-            except ValueError:
-                message = None
+            except ValueError as exc:
+                realtime.refuse(conn, f"invalid message: {exc}")
+                continue
             await realtime.receive(conn, app, message, request.remote)
     finally:
         hub.disconnect(conn)

@@ -85,6 +85,10 @@ class RealtimeService:
     def _reply(self, conn: Connection, kind: str, data: str, channel: str = "") -> None:
         self._hub.send(conn, payload(conn.id, kind, data, channel))
 
+    def refuse(self, conn: Connection, text: str) -> None:
+        """Answer a frame the transport could not decode with an `error` frame."""
+        self._error(conn, text)
+
     def _error(self, conn: Connection, text: str) -> None:
         self._hub.stats["errors_sent"] += 1
         self._reply(conn, "error", text)
