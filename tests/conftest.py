@@ -61,3 +61,20 @@ async def api(aiohttp_client, tmp_path) -> Api:
     """An Api over a freshly started app."""
     client = await aiohttp_client(create_app(make_config(tmp_path)))
     return Api(client)
+
+
+@pytest.fixture
+async def clients():
+    """Opens realtime clients for a test (`await clients(api, "ws", token)`) and closes them after it."""
+    from tests.function_helpers import open_client  # it builds on Api, defined here
+
+    opened = []
+
+    async def make(api: Api, transport: str = "sse", token: str | None = None):
+        client = await open_client(api, transport, token)
+        opened.append(client)
+        return client
+
+    yield make
+    for client in opened:
+        await client.close()

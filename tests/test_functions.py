@@ -27,21 +27,6 @@ TRACE = "function handle(body) { log(JSON.stringify(body)); }"
 ECHO = "function handle(body, query, headers) { return {body: body, query: query, headers: headers}; }"
 
 
-@pytest.fixture
-async def clients():
-    """Opens realtime clients for a test and closes them after it."""
-    opened: list[RealtimeClient] = []
-
-    async def make(api: Api, transport: str = "sse", token: str | None = None) -> RealtimeClient:
-        client = await open_client(api, transport, token)
-        opened.append(client)
-        return client
-
-    yield make
-    for client in opened:
-        await client.close()
-
-
 async def make_api(aiohttp_client, tmp_path, **overrides) -> Api:
     """An Api over an app built with config overrides."""
     return Api(await aiohttp_client(create_app(make_config(tmp_path, **overrides))))

@@ -19,21 +19,6 @@ from tests.realtime_clients import CLIENTS, RealtimeClient, SseClient
 from tests.support import DEV_ROOT_TOKEN
 
 
-@pytest.fixture
-async def clients():
-    """Opens realtime clients for a test and closes them after it."""
-    opened: list[RealtimeClient] = []
-
-    async def make(api: Api, transport: str = "sse", token: str | None = None) -> RealtimeClient:
-        client = await open_client(api, transport, token)
-        opened.append(client)
-        return client
-
-    yield make
-    for client in opened:
-        await client.close()
-
-
 async def raw_post(api: Api, message: dict, bearer: str | None = None) -> tuple[int, str]:
     """POST /sse/msg as anyone may: any body, any Authorization header."""
     headers = {"SB-PUBLIC-KEY": api.pk}
