@@ -137,7 +137,7 @@ async def _close_realtime_connections(app: web.Application) -> None:
     app[HUB].close_all(going_away=True)
 
 
-def _storage_and_services(announce: bool):
+def _storage_and_services(announce: bool) -> Callable[[web.Application], AsyncIterator[None]]:
     async def context(app: web.Application) -> AsyncIterator[None]:
         config = app[CONFIG]
         database = Database(config.db, read_connections=config.read_connections)
@@ -169,11 +169,11 @@ def _storage_and_services(announce: bool):
 async def _bootstrap(accounts: AccountService, config: Config, announce: bool) -> None:
     """Dev mode: make sure the dev app exists. Prod mode: create a first app on first start."""
     if not config.prod:
-        credentials = await accounts.ensure_dev_app()
+        dev = await accounts.ensure_dev_app()
         if announce:
-            print(credentials_banner(credentials, dev_alias=True), flush=True)
+            print(credentials_banner(dev, dev_alias=True), flush=True)
         return
-    credentials = await accounts.ensure_first_app(config.admin_email)
-    if credentials is not None and announce:
-        print(credentials_banner(credentials, dev_alias=False)
+    first = await accounts.ensure_first_app(config.admin_email)
+    if first is not None and announce:
+        print(credentials_banner(first, dev_alias=False)
               + "These credentials are shown only once: keep them somewhere safe.\n", flush=True)

@@ -122,8 +122,15 @@ def _may_nest_deeper(text: str | bytes, limit: int) -> bool:
     return text.count(b"[") + text.count(b"{") > limit
 
 
+def _orjson_sure(text: str | bytes) -> bool:
+    """Whether orjson decodes `text` exactly as json does (no huge integers, no surrogate escapes)."""
+    if isinstance(text, str):
+        return _ORJSON_UNSURE.search(text) is None
+    return _ORJSON_UNSURE_BYTES.search(text) is None
+
+
 def _decode(text: str | bytes) -> Any:
-    if orjson is not None and not (_ORJSON_UNSURE if isinstance(text, str) else _ORJSON_UNSURE_BYTES).search(text):
+    if orjson is not None and _orjson_sure(text):
         try:
             return orjson.loads(text)
         except ValueError:  # json's own path gives the error (or decodes UTF-16 and UTF-32)
@@ -133,15 +140,15 @@ def _decode(text: str | bytes) -> Any:
 
 def _loads(text: str | bytes) -> Any:
     if isinstance(text, bytes):
-        pattern = _SURROGATE_ESCAPE_BYTES
         decoded = text.decode(json.detect_encoding(text))  # strict: no encoded lone surrogates
+        surrogates = _SURROGATE_ESCAPE_BYTES.search(text) is not None
     else:
-        pattern = _SURROGATE_TEXT
         if text.startswith("\ufeff"):
             raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", text, 0)
         decoded = text
+        surrogates = _SURROGATE_TEXT.search(text) is not None
     value = _decoder.decode(decoded)
-    if pattern.search(text):
+    if surrogates:
         _check_text(value)
     return value
 

@@ -137,7 +137,7 @@ def publish(args: argparse.Namespace) -> None:
     print(f"published {args.type} on {args.channel}")
 
 
-def register(commands: argparse._SubParsersAction) -> None:
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the `function`, `secret` and `publish` commands."""
     sub = commands.add_parser("publish", help="send a message to a channel as root")
     sub.add_argument("--channel", required=True)

@@ -65,7 +65,7 @@ def collection_rules(name: str) -> CollectionRules:
     """The rules for a (validated) collection name; the owner digit is never consulted."""
     validate_collection_name(name)
     match = _SUFFIX.search(name)
-    digits = tuple(int(d) for d in match.groups()) if match else DEFAULT_DIGITS
+    digits = (int(match[1]), int(match[2]), int(match[3])) if match else DEFAULT_DIGITS
     return CollectionRules(
         name=name,
         read=_level(digits, _READ_BIT),

@@ -252,7 +252,7 @@ class Worker:
         self._close_pipes()
 
 
-def _give_up(handed: asyncio.Future) -> None:
+def _give_up(handed: asyncio.Future[Worker]) -> None:
     if not handed.done():
         handed.set_exception(NoWorkerFree())
 
@@ -269,8 +269,8 @@ class WorkerPool:
         self._starting = 0
         self.replaced = 0
         self._closed = False
-        self._started: asyncio.Task | None = None
-        self._watchers: set[asyncio.Task] = set()
+        self._started: asyncio.Task[None] | None = None
+        self._watchers: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
         """Start the first workers (done on first use when not called)."""
@@ -333,7 +333,7 @@ class WorkerPool:
         outcome = await self.run(Request("check", source, limits), _no_host, timeout)
         if not outcome.ok:
             return f"its top-level code did not finish: {outcome.error}"
-        return outcome.value
+        return None if outcome.value is None else str(outcome.value)
 
     async def run(self, request: Request, host: HostHandler, timeout: float, wait: float | None = None) -> Outcome:
         """Run one invocation within `timeout` seconds of wall time on a worker.

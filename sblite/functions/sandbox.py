@@ -107,7 +107,7 @@ class Sandbox:
         if self._host:
             raise RuntimeError("a sandbox serves one run only")
         self._host.append(host)
-        return self._invoke(self._scope, spec)
+        return str(self._invoke(self._scope, spec))
 
 
 class Sandboxes:

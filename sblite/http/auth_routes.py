@@ -17,7 +17,7 @@ from sblite.services.accounts import MAX_EMAIL_LENGTH
 routes = PolicyRoutes()
 
 
-def _object(value: object) -> dict:
+def _object(value: object) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise BadRequest("invalid body: expected a JSON object")
     return value

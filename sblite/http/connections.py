@@ -155,8 +155,9 @@ class _Connection(asyncio.Protocol):
             self._start_deadline()
         self._handler.data_received(data)
 
-    def eof_received(self) -> bool | None:
-        return self._handler.eof_received() if self._handler is not None else None
+    def eof_received(self) -> None:
+        if self._handler is not None:
+            self._handler.eof_received()
 
     def pause_writing(self) -> None:
         if self._handler is not None:

@@ -141,7 +141,7 @@ class Fetcher:
             except aiohttp.ClientConnectorError as exc:
                 if not isinstance(exc.os_error, RefusedAddress):
                     raise
-                raise BadRequest(exc.os_error.strerror + (f" (redirected to {url})" if hop else "")) from None
+                raise BadRequest(str(exc.os_error.strerror) + (f" (redirected to {url})" if hop else "")) from None
             following = _http_url(url, location)
             if following is None:
                 raise BadRequest(f"fetch: {url} redirected to {location!r}, which is not an http(s) URL")

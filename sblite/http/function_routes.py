@@ -100,7 +100,7 @@ async def sudo_execute(request: web.Request) -> web.Response:
                                                                    headers))
 
 
-async def _web_arguments(request: web.Request) -> tuple[Any, dict, dict]:
+async def _web_arguments(request: web.Request) -> tuple[Any, dict[str, Any], dict[str, Any]]:
     """The body (JSON, form fields, or text), the query and the headers as StaticBackend passes them."""
     raw = await request.read()
     kind = request.content_type

@@ -8,6 +8,7 @@ from aiohttp import web
 
 from sblite.errors import ApiError
 from sblite.http.keys import CONFIG
+from sblite.http.policy import Handler
 from sblite.http.responses import error_response
 from sblite.store import DatabaseClosed
 
@@ -15,7 +16,7 @@ log = logging.getLogger(__name__)
 
 
 @web.middleware
-async def error_middleware(request: web.Request, handler) -> web.StreamResponse:
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Turn every error into a plain-text response with the right status."""
     try:
         return await handler(request)

@@ -6,7 +6,7 @@ import asyncio
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
 from sblite import ids, passwords
 from sblite.errors import ApiError, BadRequest, NotFound, ServerError, Unauthorized
@@ -175,9 +175,10 @@ class AccountService:
             user = await self._dev_admin(await self.app_for_pk(DEV_PK))
         else:
             claim = parse_root_token(token)
-            user = await self._user(claim.user_id)
-            if user is None or user.account_id != claim.account_id or user.token != claim.user_token:
+            found = await self._user(claim.user_id)
+            if found is None or found.account_id != claim.account_id or found.token != claim.user_token:
                 raise BadRequest("invalid root token")
+            user = found
             if user.role < ROOT_ROLE:
                 raise BadRequest("not enough permission")
         if pk and user.app_id != (await self.app_for_pk(pk)).id:
@@ -192,7 +193,7 @@ class AccountService:
             return False
         return await self._store.user_by_email(app.id, email.strip().lower()) is not None
 
-    async def me(self, identity: Identity) -> dict:
+    async def me(self, identity: Identity) -> dict[str, Any]:
         """The caller as /me shows it."""
         return {"id": identity.user_id, "userId": identity.user_id, "accountId": identity.account_id,
                 "email": identity.email, "role": identity.role}
@@ -229,11 +230,11 @@ class AccountService:
 
     # --- account members
 
-    async def list_users(self, identity: Identity) -> list[dict]:
+    async def list_users(self, identity: Identity) -> list[dict[str, Any]]:
         """The users of the caller's account (never their tokens)."""
         return [user.public() for user in await self._store.users_of_account(identity.account_id)]
 
-    async def add_user(self, identity: Identity, email: object, password: object) -> dict:
+    async def add_user(self, identity: Identity, email: object, password: object) -> dict[str, Any]:
         """Add a member (role 0) to the caller's account."""
         email = normalize_email(email)
         password = check_password(password)

@@ -23,7 +23,7 @@ class ChannelService:
     def __init__(self, store: ChannelStore) -> None:
         self._store = store
         self._rules: dict[str, list[ChannelRule]] = {}
-        self._pending: set[asyncio.Task] = set()
+        self._pending: set[asyncio.Task[None]] = set()
         self.history_failures = 0
 
     async def load(self, app_ids: list[str]) -> None:
@@ -76,7 +76,7 @@ class ChannelService:
             self._pending.add(task)
             task.add_done_callback(self._recorded)
 
-    def _recorded(self, task: asyncio.Task) -> None:
+    def _recorded(self, task: asyncio.Task[None]) -> None:
         self._pending.discard(task)
         if not task.cancelled() and task.exception() is not None:
             self.history_failures += 1

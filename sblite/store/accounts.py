@@ -52,7 +52,7 @@ class AccountStore:
         """Store `value` under `key` unless a value is there already; return the stored value."""
         def run(conn: sqlite3.Connection) -> str:
             conn.execute("INSERT OR IGNORE INTO settings (key, value) VALUES (?, ?)", (key, value))
-            return conn.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()[0]
+            return str(conn.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()[0])
 
         return await self._db.write(run)
 
@@ -61,7 +61,7 @@ class AccountStore:
     async def apps(self) -> list[App]:
         """Every app, oldest first."""
         rows = await self._db.read(lambda c: c.execute("SELECT * FROM apps ORDER BY rowid").fetchall())
-        return [_app(row) for row in rows]
+        return [App(id=row["id"], pk=row["pk"], name=row["name"]) for row in rows]
 
     async def app_by_pk(self, pk: str) -> App | None:
         """The app with this public key."""
@@ -119,7 +119,7 @@ class AccountStore:
         """The users of one account, oldest first."""
         rows = await self._db.read(lambda c: c.execute(
             f"SELECT {_USER_COLUMNS} FROM users WHERE account_id = ? ORDER BY seq", (account_id,)).fetchall())
-        return [_record(row).user for row in rows]
+        return [record.user for record in map(_record, rows) if record is not None]
 
     async def delete_user(self, user_id: str) -> bool:
         """Delete a user; whether it existed."""
@@ -162,7 +162,7 @@ class AccountStore:
                 return None
             conn.execute("UPDATE users SET password_hash = ?, token = ?, reset_code = NULL, "
                          "reset_expires = NULL WHERE id = ?", (password_hash, new_token, row[0]))
-            return row[0]
+            return str(row[0])
 
         return await self._db.write(run)
 

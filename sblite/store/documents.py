@@ -19,7 +19,7 @@ from sblite.store.database import Database
 _COLUMNS = "id, account_id, owner_id, data"
 # Work that must commit or fail together with a change (the function runs it triggers): called
 # inside the change's transaction with the documents it changed, only when there are some.
-WithChange = Callable[[sqlite3.Connection, list[dict]], None]
+WithChange = Callable[[sqlite3.Connection, list[dict[str, Any]]], None]
 # Keys the server owns: stripped from stored data, added back from columns on output.
 SYSTEM_KEYS = ("id", "accountId", "ownerId")
 
@@ -66,7 +66,8 @@ class Page:
 
 def _stored(text: str) -> dict[str, Any]:
     """A document's stored data; no depth limit, so documents written before it stay readable."""
-    return loads(text, max_depth=None)
+    data: dict[str, Any] = loads(text, max_depth=None)
+    return data
 
 
 def _doc(row: sqlite3.Row) -> dict[str, Any]:
@@ -82,7 +83,8 @@ def strip_system_keys(data: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in data.items() if k not in SYSTEM_KEYS}
 
 
-def _changed(conn: sqlite3.Connection, docs: list[dict], with_change: WithChange | None) -> list[dict]:
+def _changed(conn: sqlite3.Connection, docs: list[dict[str, Any]],
+             with_change: WithChange | None) -> list[dict[str, Any]]:
     if with_change is not None and docs:
         with_change(conn, docs)
     return docs
@@ -92,9 +94,9 @@ def _total(conn: sqlite3.Connection, scope: Scope, filter_sql: str, filter_param
     where, params = scope.where()
     if filter_sql == NO_FILTER:  # counts kept by triggers: no scan of the collection
         sql = f"SELECT COALESCE(SUM(n), 0) FROM document_counts WHERE {where}"
-        return conn.execute(sql, params).fetchone()[0]
+        return int(conn.execute(sql, params).fetchone()[0])
     sql = f"SELECT COUNT(*) FROM documents WHERE {where} AND {filter_sql}"
-    return conn.execute(sql, (*params, *filter_params)).fetchone()[0]
+    return int(conn.execute(sql, (*params, *filter_params)).fetchone()[0])
 
 
 def _sum(field: str, current: Any, amount: int) -> int | float:
@@ -118,13 +120,13 @@ class DocumentStore:
         self._db = db
 
     async def insert(self, app_id: str, collection: str, docs: list[NewDocument], now: str,
-                     with_change: WithChange | None = None) -> list[dict]:
+                     with_change: WithChange | None = None) -> list[dict[str, Any]]:
         """Insert documents in one transaction; return them as the API shows them."""
         rows = [(app_id, collection, d.id, d.account_id, d.owner_id, now, now, dumps_stored(d.data))
                 for d in docs]
         created = [{**d.data, "id": d.id, "accountId": d.account_id, "ownerId": d.owner_id} for d in docs]
 
-        def run(conn: sqlite3.Connection) -> list[dict]:
+        def run(conn: sqlite3.Connection) -> list[dict[str, Any]]:
             conn.executemany(
                 "INSERT INTO documents (app_id, collection, id, account_id, owner_id, created, updated, data) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
@@ -132,14 +134,14 @@ class DocumentStore:
 
         return await self._db.write(run)
 
-    async def get(self, scope: Scope, doc_id: str) -> dict | None:
+    async def get(self, scope: Scope, doc_id: str) -> dict[str, Any] | None:
         """One document in scope, or None."""
         where, params = scope.where()
         row = await self._db.read(lambda c: c.execute(
             f"SELECT {_COLUMNS} FROM documents WHERE {where} AND id = ?", (*params, doc_id)).fetchone())
         return None if row is None else _doc(row)
 
-    async def get_many(self, scope: Scope, ids: list[str]) -> list[dict]:
+    async def get_many(self, scope: Scope, ids: list[str]) -> list[dict[str, Any]]:
         """The documents in scope among `ids`, in insertion order."""
         where, params = scope.where()
         rows = await self._db.read(lambda c: c.execute(
@@ -168,12 +170,12 @@ class DocumentStore:
         return await self._db.read(lambda conn: _total(conn, scope, filter_sql, filter_params))
 
     async def update(self, scope: Scope, filter_sql: str, filter_params: list[Any],
-                     patch: dict[str, Any], now: str, with_change: WithChange | None = None) -> list[dict]:
+                     patch: dict[str, Any], now: str, with_change: WithChange | None = None) -> list[dict[str, Any]]:
         """Shallow-merge `patch` into every matching document in scope; return them updated."""
         where, params = scope.where()
         patch = strip_system_keys(patch)
 
-        def run(conn: sqlite3.Connection) -> list[dict]:
+        def run(conn: sqlite3.Connection) -> list[dict[str, Any]]:
             rows = conn.execute(f"SELECT {_COLUMNS} FROM documents WHERE {where} AND {filter_sql} ORDER BY seq",
                                 (*params, *filter_params)).fetchall()
             updated = []
@@ -188,11 +190,11 @@ class DocumentStore:
         return await self._db.write(run)
 
     async def increment(self, scope: Scope, doc_id: str, field: str, amount: int, now: str,
-                        with_change: WithChange | None = None) -> dict | None:
+                        with_change: WithChange | None = None) -> dict[str, Any] | None:
         """Add `amount` to a top-level numeric field (missing counts as 0); the updated doc or None."""
         where, params = scope.where()
 
-        def run(conn: sqlite3.Connection) -> dict | None:
+        def run(conn: sqlite3.Connection) -> dict[str, Any] | None:
             row = conn.execute(f"SELECT {_COLUMNS} FROM documents WHERE {where} AND id = ?",
                                (*params, doc_id)).fetchone()
             if row is None:
@@ -207,11 +209,11 @@ class DocumentStore:
         return await self._db.write(run)
 
     async def delete(self, scope: Scope, filter_sql: str, filter_params: list[Any],
-                     with_change: WithChange | None = None) -> list[dict]:
+                     with_change: WithChange | None = None) -> list[dict[str, Any]]:
         """Delete every matching document in scope; return the deleted documents."""
         where, params = scope.where()
 
-        def run(conn: sqlite3.Connection) -> list[dict]:
+        def run(conn: sqlite3.Connection) -> list[dict[str, Any]]:
             rows = conn.execute(
                 f"DELETE FROM documents WHERE {where} AND {filter_sql} RETURNING {_COLUMNS}",
                 (*params, *filter_params)).fetchall()

@@ -162,7 +162,7 @@ MIGRATIONS: tuple[str, ...] = (
 
 def schema_version(conn: sqlite3.Connection) -> int:
     """The schema version recorded in the file."""
-    return conn.execute("PRAGMA user_version").fetchone()[0]
+    return int(conn.execute("PRAGMA user_version").fetchone()[0])
 
 
 def migrate(conn: sqlite3.Connection) -> int:
