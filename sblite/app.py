@@ -6,7 +6,7 @@ import asyncio
 import logging
 import os
 import time
-from typing import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
-from typing import Any, Iterable
+from typing import Any
+from collections.abc import Iterable
 
 from sblite.errors import BadRequest
 

@@ -11,7 +11,7 @@ import os
 import signal
 import sys
 from pathlib import Path
-from typing import Callable
+from collections.abc import Callable
 
 from aiohttp import web
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import tomllib
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
+from collections.abc import Mapping
 
 ENV_PREFIX = "SBLITE_"
 EVENT_LOOPS = ("auto", "uvloop", "asyncio")
@@ -37,27 +38,43 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("read_connections", 4, "SQLite connections used for reads (writes use one connection)."),
     Setting("admin_email", "admin@sblite.local", "Email of the admin user created on first start in prod mode."),
     Setting("allow_account_init", False, "Allow /account/init to create new apps in prod mode (always on in dev)."),
-    Setting("email_lookup_root_only", False, "Answer GET /email (is this email registered?) to root only; recommended in prod."),
+    Setting("email_lookup_root_only", False,
+            "Answer GET /email (is this email registered?) to root only; recommended in prod."),
     Setting("log_level", "info", "Log level: debug, info, warning or error."),
-    Setting("event_loop", "auto", "Event loop: auto (uvloop when it is installed, else asyncio's own), uvloop or asyncio."),
-    Setting("auth_throttle_address_failures", 30, "Failed sign-in, password-reset and realtime auth attempts one client address may make per address window."),
+    Setting("event_loop", "auto",
+            "Event loop: auto (uvloop when it is installed, else asyncio's own), uvloop or asyncio."),
+    Setting("auth_throttle_address_failures", 30,
+            "Failed sign-in, password-reset and realtime auth attempts one client address may make per address "
+            "window."),
     Setting("auth_throttle_address_window_seconds", 300, "Window of the per-address limits, in seconds."),
-    Setting("auth_throttle_account_failures", 5, "Failed sign-in and password-reset attempts on one account from one address per account window."),
+    Setting("auth_throttle_account_failures", 5,
+            "Failed sign-in and password-reset attempts on one account from one address per account window."),
     Setting("auth_throttle_account_window_seconds", 900, "Window of the per-account limits, in seconds."),
-    Setting("auth_throttle_account_total_failures", 20, "Failed attempts on one account per account window from addresses that never signed in to it."),
+    Setting("auth_throttle_account_total_failures", 20,
+            "Failed attempts on one account per account window from addresses that never signed in to it."),
     Setting("auth_throttle_register_attempts", 30, "Registrations one client address may attempt per address window."),
-    Setting("auth_throttle_max_keys", 50000, "Keys each of the five attempt tables remembers (about 300 bytes a key); the least recently seen go first."),
-    Setting("header_timeout_seconds", 10, "Seconds a client has to send a request's headers, from connecting or from the first byte of its next request; slower ones are disconnected."),
+    Setting("auth_throttle_max_keys", 50000,
+            "Keys each of the five attempt tables remembers (about 300 bytes a key); the least recently seen go "
+            "first."),
+    Setting("header_timeout_seconds", 10,
+            "Seconds a client has to send a request's headers, from connecting or from the first byte of its next "
+            "request; slower ones are disconnected."),
     Setting("keepalive_timeout_seconds", 75, "Seconds an idle keep-alive connection stays open between requests."),
-    Setting("max_connections", 0, "Most open client connections, SSE and WebSocket included; more are closed (503). 0: the open-file limit minus a reserve for the database, function workers and fetches."),
+    Setting("max_connections", 0,
+            "Most open client connections, SSE and WebSocket included; more are closed (503). 0: the open-file limit "
+            "minus a reserve for the database, function workers and fetches."),
     Setting("realtime_keepalive_seconds", 15, "Seconds between keepalive comments on idle SSE streams."),
-    Setting("realtime_ws_heartbeat_seconds", 30, "Seconds between WebSocket pings; a socket that misses a pong is closed."),
+    Setting("realtime_ws_heartbeat_seconds", 30,
+            "Seconds between WebSocket pings; a socket that misses a pong is closed."),
     Setting("realtime_max_frame_bytes", 65536, "Largest message a realtime client may send."),
     Setting("realtime_max_channels", 100, "Channels one connection may join."),
     Setting("realtime_max_connections_per_user", 20, "Authenticated realtime connections one user may hold."),
     Setting("realtime_max_messages_per_second", 50, "Messages one connection may send per second (more get an error)."),
-    Setting("realtime_max_outgoing_bytes", 1048576, "Unsent bytes a connection may fall behind by before it is disconnected."),
-    Setting("functions_workers", 0, "Most worker processes running functions (two start, more while all are busy); 0 means six per CPU, at least 8."),
+    Setting("realtime_max_outgoing_bytes", 1048576,
+            "Unsent bytes a connection may fall behind by before it is disconnected."),
+    Setting("functions_workers", 0,
+            "Most worker processes running functions (two start, more while all are busy); 0 means six per CPU, at "
+            "least 8."),
     Setting("functions_timeout_seconds", 5, "Wall time one function run may take before its worker is killed."),
     Setting("functions_web_wait_seconds", 30, "How long a web call waits for a free worker before it is answered 503."),
     Setting("functions_memory_mb", 32, "JavaScript heap of one function run, in MiB."),
@@ -194,9 +211,11 @@ def validate(config: Config) -> Config:
     if not 0 <= config.port <= 65535:
         raise ConfigError("setting port must be between 0 and 65535")
     for name in ("session_ttl_seconds", "reset_code_ttl_seconds", "max_body_bytes", "max_page_size",
-                 "read_connections", "header_timeout_seconds", "keepalive_timeout_seconds", *(f.name for f in fields(Config) if f.name.startswith(("realtime_", "auth_throttle_"))),
+                 "read_connections", "header_timeout_seconds", "keepalive_timeout_seconds",
+                 *(f.name for f in fields(Config) if f.name.startswith(("realtime_", "auth_throttle_"))),
                  *(f.name for f in fields(Config) if f.name.startswith("functions_")
-                   and isinstance(f.default, int) and not isinstance(f.default, bool) and f.name != "functions_workers")):
+                   and isinstance(f.default, int) and not isinstance(f.default, bool)
+                   and f.name != "functions_workers")):
         if getattr(config, name) < 1:
             raise ConfigError(f"setting {name} must be at least 1")
     if config.max_connections < 0:

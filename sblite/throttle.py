@@ -35,7 +35,7 @@ import math
 import time
 from collections import Counter, OrderedDict
 from dataclasses import dataclass
-from typing import Callable, Hashable
+from collections.abc import Callable, Hashable
 
 Clock = Callable[[], float]
 ACTIONS = ("login", "reset", "register", "realtime")

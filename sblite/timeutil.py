@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 
 _second_text: tuple[int, str] = (0, "")  # the last whole second formatted, shared by every caller
 
 
 def utc_now() -> datetime:
     """The current time in UTC."""
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def format_time(moment: datetime) -> str:
     """RFC 3339 with trailing zero fractions trimmed, 'Z' for UTC (Go's RFC3339Nano)."""
-    text = moment.astimezone(timezone.utc).replace(tzinfo=None).isoformat()
+    text = moment.astimezone(UTC).replace(tzinfo=None).isoformat()
     if "." in text:
         text = text.rstrip("0").rstrip(".")
     return text + "Z"

@@ -26,7 +26,7 @@ class RealtimeClient:
         self.ended = asyncio.Event()
         self._reader: asyncio.Task | None = None
 
-    async def open(self) -> "RealtimeClient":
+    async def open(self) -> RealtimeClient:
         """Connect and wait for `init`."""
         await self._connect()
         self._reader = asyncio.ensure_future(self._read())

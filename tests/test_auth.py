@@ -1,4 +1,4 @@
-"""Accounts, sessions, root tokens and the transport rules of spec §0–§1."""
+"""Accounts, sessions, root tokens and the transport rules of spec §0 to §1."""
 
 from __future__ import annotations
 
@@ -150,10 +150,10 @@ async def test_change_email(api):
 async def test_setrole_needs_role_100(api):
     user = await api.register("promote@example.com")
     status, text = await api.call("POST", "/setrole", user, json={"email": "promote@example.com", "role": 100})
-    assert status == 401
+    assert status == 401, text
     status, admin = await api.call("POST", "/login", json={"email": DEV_ADMIN_EMAIL, "password": DEV_ADMIN_PASSWORD})
     assert status == 200
-    status, text = await api.call("POST", "/setrole", admin, json={"email": "promote@example.com", "role": "x"})
+    status, _text = await api.call("POST", "/setrole", admin, json={"email": "promote@example.com", "role": "x"})
     assert status == 400
     assert await api.call("POST", "/setrole", admin, json={"email": "promote@example.com", "role": 70}) == (200, True)
     status, me = await api.call("GET", "/me", user)

@@ -183,14 +183,15 @@ async def test_a_deep_bulk_delete_filter_is_refused(api, depth):
 
 
 async def test_a_deep_websocket_frame_gets_an_error_frame_and_the_socket_stays_open(api):
-    async with aiohttp.ClientSession() as session:
-        async with session.ws_connect(f"{base_url(api)}/ws?sbpk={api.pk}", heartbeat=None) as ws:
-            assert json.loads((await ws.receive(timeout=5)).data)["type"] == "init"
-            await ws.send_str(deep_array(30_000).decode())  # within the frame limit
-            frame = json.loads((await ws.receive(timeout=5)).data)
-            assert (frame["type"], frame["data"]) == ("error", f"invalid message: JSON nested deeper than {MAX_DEPTH} levels")
-            await ws.send_str(json.dumps({"type": "echo", "data": "still here"}))
-            assert "still here" in json.loads((await ws.receive(timeout=5)).data)["data"]
+    async with aiohttp.ClientSession() as session, \
+            session.ws_connect(f"{base_url(api)}/ws?sbpk={api.pk}", heartbeat=None) as ws:
+        assert json.loads((await ws.receive(timeout=5)).data)["type"] == "init"
+        await ws.send_str(deep_array(30_000).decode())  # within the frame limit
+        frame = json.loads((await ws.receive(timeout=5)).data)
+        assert frame["type"] == "error"
+        assert frame["data"] == f"invalid message: JSON nested deeper than {MAX_DEPTH} levels"
+        await ws.send_str(json.dumps({"type": "echo", "data": "still here"}))
+        assert "still here" in json.loads((await ws.receive(timeout=5)).data)["data"]
 
 
 DEEP_JS = "(function () { var v = {}; for (var i = 0; i < %d; i++) v = {a: v}; return %s; })()"
@@ -204,7 +205,8 @@ async def test_a_function_cannot_store_a_document_too_deep(api, depth):
     assert got["ok"] is False and LIMIT_TEXT in got["content"], got
     got = await evaluate(api, token, 'create("notes", {n: 1})')
     assert got["ok"] is True, got
-    got = await evaluate(api, token, DEEP_JS % (depth - 1, 'update("notes", "%s", {b: v})' % got["content"]["id"]))
+    update = 'update("notes", "' + got["content"]["id"] + '", {b: v})'
+    got = await evaluate(api, token, DEEP_JS % (depth - 1, update))
     assert got["ok"] is False and LIMIT_TEXT in got["content"], got
     assert await stored(api) == 1
 

@@ -8,7 +8,7 @@ import socket
 import time
 import urllib.request
 from contextlib import ExitStack
-from typing import Iterator
+from collections.abc import Iterator
 
 import aiohttp
 import pytest
@@ -75,7 +75,8 @@ def read_response(sock: socket.socket) -> tuple[int, bytes]:
         assert chunk, f"closed after {data!r}"
         data += chunk
     head, body = data.split(b"\r\n\r\n", 1)
-    length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:"))
+    length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                  if line.lower().startswith(b"content-length:"))
     while len(body) < length:
         body += sock.recv(4096)
     return int(head.split()[1]), body
@@ -156,13 +157,12 @@ def test_sse_stream_outlives_the_header_timeout_and_counts(server):
 
 
 async def test_websocket_outlives_the_header_timeout(server):
-    async with aiohttp.ClientSession() as session:
-        async with session.ws_connect(f"{server.url}/ws?sbpk={DEV_PK}") as ws:
-            assert (await ws.receive_json(timeout=5))["type"] == "init"
-            await asyncio.sleep(HEADER_TIMEOUT * 2)
-            await ws.send_json({"type": "echo", "data": "still here"})
-            reply = await ws.receive_json(timeout=5)
-            assert reply["type"] == "echo" and "still here" in reply["data"]
+    async with aiohttp.ClientSession() as session, session.ws_connect(f"{server.url}/ws?sbpk={DEV_PK}") as ws:
+        assert (await ws.receive_json(timeout=5))["type"] == "init"
+        await asyncio.sleep(HEADER_TIMEOUT * 2)
+        await ws.send_json({"type": "echo", "data": "still here"})
+        reply = await ws.receive_json(timeout=5)
+        assert reply["type"] == "echo" and "still here" in reply["data"]
 
 
 @pytest.mark.parametrize("first, status", [

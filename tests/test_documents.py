@@ -57,7 +57,7 @@ async def test_bad_input_gets_clear_error_and_changes_nothing(api, method, path,
     status_got, text = await api.call(method, path, token, data=body)
     assert status_got == status, text
     assert message in text
-    status_list, page = await api.call("GET", "/db/items", token)
+    _status_list, page = await api.call("GET", "/db/items", token)
     assert [d["n"] for d in page["results"]] == [1, 2]
     assert all(set(d) == {"n", "id", "accountId", "ownerId"} for d in page["results"])
 
@@ -129,7 +129,6 @@ async def test_bulk_delete_accepts_unescaped_base64(api):
     token = await api.register()
     await api.call("POST", "/db/items?bulk=1", token, json=[{"s": "a>?"}, {"s": "b"}])
     raw = base64.b64encode(json.dumps([["s", "==", "a>?"]]).encode()).decode().rstrip("=")
-    assert "+" in raw or "/" in raw or True
     path = "/db/items?bulk=1&x=" + raw.replace("+", " ")  # what Go's Query() would see
     assert await api.call("DELETE", path, token) == (200, 1)
 
@@ -144,7 +143,7 @@ async def test_sudo_mirrors_bypass_permissions(api):
     _, names = await api.root("GET", "/sudolistall")
     assert names == ["secret_700_"]
     assert await api.root("DELETE", f"/sudo/secret_700_/{doc['id']}") == (200, 1)
-    status, text = await api.call("GET", "/sudo/secret_700_", alice)
+    status, _text = await api.call("GET", "/sudo/secret_700_", alice)
     assert status == 400
 
 
@@ -195,12 +194,13 @@ async def test_permission_matrix(api, actors, col, readers, writers):
         assert (status == 200) == wrote == (name in writers), f"{name} write {col}: {status}"
     for name, token in tokens.items():
         if name not in writers:
-            assert await api.call("DELETE", f"/db/{col}/{doc['id']}", token) in ((200, 0), (401, "missing authorization HTTP header\n"))
+            refused = ((200, 0), (401, "missing authorization HTTP header\n"))
+            assert await api.call("DELETE", f"/db/{col}/{doc['id']}", token) in refused
     assert (await api.call("GET", f"/db/{col}/{doc['id']}", actors.owner))[0] == 200
 
 
 async def test_anonymous_only_on_public_collections(api):
-    status, text = await api.call("GET", "/db/tasks")
+    status, _text = await api.call("GET", "/db/tasks")
     assert status == 401
     status, doc = await api.call("POST", "/db/pub_board", json={"msg": "hi"})
     assert status == 201 and doc["accountId"] == "public_repo_called"

@@ -337,7 +337,7 @@ scalars = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan
 values = st.one_of(scalars, st.lists(scalars, max_size=5))
 fields = st.one_of(
     st.text(),
-    st.sampled_from(sorted(SYSTEM_COLUMNS) + ["age", "meta.city", "tags"]),
+    st.sampled_from([*sorted(SYSTEM_COLUMNS), "age", "meta.city", "tags"]),
     st.lists(st.text(min_size=1), min_size=1, max_size=3).map(".".join),
 )
 operators = st.sampled_from(sorted(OPERATORS))

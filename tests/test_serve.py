@@ -40,7 +40,7 @@ def test_dev_server_persists_and_stops_cleanly(tmp_path):
     status, token = http(server.url + "/register", "POST", {"email": "p@example.com", "password": "pw-123456"})
     assert status == 200
     token = json.loads(token)
-    status, doc = http(server.url + "/db/notes", "POST", {"text": "kept"}, token)
+    status, _doc = http(server.url + "/db/notes", "POST", {"text": "kept"}, token)
     assert status == 201
     assert server.stop(signal.SIGTERM) == 0
     assert "shutting down" in server.output()
@@ -143,7 +143,8 @@ def test_sigterm_closes_websockets_with_1001_and_ends_streams(tmp_path):
             server.proc.send_signal(signal.SIGTERM)
             closing = await asyncio.wait_for(ws.receive(), 10)
             await asyncio.wait_for(stream.content.read(), 10)  # returns once the stream has ended
-            return (ws.close_code if closing.type == aiohttp.WSMsgType.CLOSED else closing.data), stream.content.at_eof()
+            code = ws.close_code if closing.type == aiohttp.WSMsgType.CLOSED else closing.data
+            return code, stream.content.at_eof()
 
     try:
         code, ended = asyncio.run(scenario())
@@ -159,7 +160,7 @@ def test_cli_publish_and_backup_while_serving(tmp_path):
     server = start_server(tmp_path)
     env = {**os.environ, "SBLITE_URL": server.url}
     try:
-        status, token = http(server.url + "/register", "POST", {"email": "b@example.com", "password": "pw-123456"})
+        _status, token = http(server.url + "/register", "POST", {"email": "b@example.com", "password": "pw-123456"})
         http(server.url + "/db/notes", "POST", {"text": "backed up"}, json.loads(token))
         published = subprocess.run([sys.executable, "-m", "sblite", "publish", "--channel", "news", "--type",
                                     "event", "--data", "{}"], env=env, capture_output=True, text=True, timeout=30)

@@ -116,9 +116,9 @@ def start(aiohttp_client, tmp_path):
 async def call_from(api: Api, address: str, path: str, body: dict) -> tuple[int, str, dict]:
     """POST from another loopback address (all of 127/8 is loopback): (status, text, headers)."""
     connector = aiohttp.TCPConnector(local_addr=(address, 0))
-    async with aiohttp.ClientSession(connector=connector) as session:
-        async with session.post(api.client.make_url(path), json=body, headers=api.headers()) as resp:
-            return resp.status, await resp.text(), dict(resp.headers)
+    async with aiohttp.ClientSession(connector=connector) as session, \
+            session.post(api.client.make_url(path), json=body, headers=api.headers()) as resp:
+        return resp.status, await resp.text(), dict(resp.headers)
 
 
 def login_body(email: str, password: str = "wrong-password") -> dict:

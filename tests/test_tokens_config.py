@@ -103,7 +103,7 @@ def test_parse_root_token(token: str, claim: RootClaim) -> None:
     "", "u", "u|a", "u|a|t|x", "|a|t", "u||t", "u|a|", "||", "|||", "safe-to-use-in-dev-root-token",
 ])
 def test_parse_root_token_rejects(token: str) -> None:
-    with pytest.raises(BadRequest, match="^invalid root token$"):
+    with pytest.raises(BadRequest, match=r"^invalid root token$"):
         parse_root_token(token)
 
 

@@ -15,7 +15,8 @@ import sys
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Awaitable, Callable
+from typing import Any
+from collections.abc import Awaitable, Callable
 
 from sblite.functions.protocol import HEADER, Frame, decode, encode, frame_size
 
@@ -109,7 +110,7 @@ class Worker:
         self._loop.add_reader(from_worker, self._readable)
 
     @classmethod
-    async def start(cls) -> "Worker":
+    async def start(cls) -> Worker:
         """Start a worker with a minimal environment."""
         env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": PACKAGE_ROOT, "PYTHONHASHSEED": "0",
                "LANG": "C.UTF-8"}
@@ -246,7 +247,7 @@ class Worker:
         self._to_worker = self._close(self._to_worker)  # the worker reads the end of its input and exits
         try:
             await asyncio.wait_for(self.process.wait(), 2)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             self.process.kill()
             await self.process.wait()
         self._close_pipes()

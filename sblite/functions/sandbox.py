@@ -8,6 +8,7 @@ fresh VM per run does. Only this module touches QuickJS.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from typing import Any, Protocol
@@ -142,10 +143,8 @@ class Sandboxes:
     def prepare(self, key: str, source: str, limits: dict[str, int]) -> None:
         """Drop the last run's context and make the next run's, while the server reads the answer."""
         self._spent = self._spare = None
-        try:
+        with contextlib.suppress(Exception):  # the run itself makes it again and reports the error
             self._spare = (key, Sandbox(source, limits))
-        except Exception:  # noqa: BLE001 - the run itself makes it again and reports the error
-            pass
 
 
 _POSITION = re.compile(r"<input>:(\d+):(\d+)")
@@ -167,11 +166,12 @@ def check(source: str, limits: dict[str, int]) -> dict[str, Any]:
         context.eval(source)
         if context.eval('typeof handle') != "function":
             return {"op": "checked", "error": "the source does not define a function named handle"}
-    except Exception as exc:  # noqa: BLE001 - reported to the caller
+    except Exception as exc:  # reported to the caller
         message, _, stack = str(exc).strip().partition("\n")
         position = _POSITION.search(stack) or _POSITION.search(message)
         if position:
-            message = f"{_POSITION.sub('', message).rstrip(' at')} (line {position.group(1)}, column {position.group(2)})"
+            where = f"line {position.group(1)}, column {position.group(2)}"
+            message = f"{_POSITION.sub('', message).rstrip(' at')} ({where})"
         return {"op": "checked", "error": message}
     return {"op": "checked", "error": None}
 

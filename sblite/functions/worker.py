@@ -9,6 +9,7 @@ here.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import resource
 import signal
@@ -62,7 +63,7 @@ class Invocation:
             if reply is None or reply[0].get("op") != "result":
                 return failure("the server did not answer")
             return reply[1].decode()
-        except Exception as exc:  # noqa: BLE001 - must not reach QuickJS
+        except Exception as exc:  # must not reach QuickJS
             return failure(f"host call failed: {exc}")
 
     def _take_logs(self) -> list[str]:
@@ -81,7 +82,7 @@ def run(key: str, source: str, spec: str, limits: dict[str, int], stdin: BinaryI
         value = sandboxes.take(key, source, limits).run(invocation, spec)
         if len(value) > limits["io_bytes"]:
             raise ValueError(f"the result is larger than {limits['io_bytes']} bytes")
-    except Exception as exc:  # noqa: BLE001 - every JS failure is reported, not raised
+    except Exception as exc:  # every JS failure is reported, not raised
         value = "null"
         outcome.update(ok=False, error=_describe(exc))
     outcome["logs"] = invocation.logs
@@ -108,10 +109,8 @@ def _no_wakeup_preemption() -> None:
     # does not push the loop off its CPU each time a frame reaches the worker.
     batch = getattr(os, "SCHED_BATCH", None)
     if batch is not None:
-        try:
+        with contextlib.suppress(OSError):
             os.sched_setscheduler(0, batch, os.sched_param(0))
-        except OSError:
-            pass
 
 
 def main() -> None:

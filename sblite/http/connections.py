@@ -14,7 +14,8 @@ import asyncio
 import logging
 import resource
 from dataclasses import dataclass
-from typing import Awaitable, Callable, cast
+from typing import cast
+from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
@@ -127,7 +128,7 @@ CONNECTIONS = web.AppKey("connections", ConnectionGuard)
 class _Connection(asyncio.Protocol):
     """One accepted socket: aiohttp's request handler behind a header deadline."""
 
-    __slots__ = ("_guard", "_server", "_loop", "_handler", "_deadline", "_busy")
+    __slots__ = ("_busy", "_deadline", "_guard", "_handler", "_loop", "_server")
 
     def __init__(self, guard: ConnectionGuard, server: web.Server, loop: asyncio.AbstractEventLoop) -> None:
         self._guard = guard

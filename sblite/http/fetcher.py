@@ -12,7 +12,8 @@ import asyncio
 import errno
 import ipaddress
 import socket
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult

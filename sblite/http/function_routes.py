@@ -113,10 +113,10 @@ async def _web_arguments(request: web.Request) -> tuple[Any, dict[str, Any], dic
             raise BadRequest(f"invalid JSON body: {exc}") from None
     elif kind == "application/x-www-form-urlencoded":
         form = await form_body(request)
-        body = {key: ", ".join(str(v) for v in form.getall(key)) for key in form.keys()}
+        body = {key: ", ".join(str(v) for v in form.getall(key)) for key in form}
     else:
         body = raw.decode(request.charset or "utf-8", errors="replace")
-    query = {key: request.query.getall(key) for key in request.query.keys()}
+    query = {key: request.query.getall(key) for key in request.query}
     headers: dict[str, list[str]] = {}
     for key, value in request.headers.items():
         if key.lower() not in HIDDEN_HEADERS:

@@ -39,7 +39,7 @@ async def healthz(request: web.Request) -> web.Response:
 @routes.get("/metrics", ROOT)
 async def metrics(request: web.Request) -> web.Response:
     """Root: counters and gauges in Prometheus' text format."""
-    hub, bus = request.app[HUB], request.app[BUS]
+    hub, bus, attempts = request.app[HUB], request.app[BUS], request.app[AUTH_THROTTLE].stats
     lines = [
         "# HELP sblite_info The server's version and the event loop it runs on.",
         "# TYPE sblite_info gauge",
@@ -61,7 +61,8 @@ async def metrics(request: web.Request) -> web.Response:
         "# HELP sblite_channel_history_failures_total Channel history writes that failed.",
         "# TYPE sblite_channel_history_failures_total counter",
         f"sblite_channel_history_failures_total {request.app[CHANNELS].history_failures}",
-        "# HELP sblite_function_runs_total Message-triggered function runs: queued, succeeded, retried, parked, dropped.",
+        "# HELP sblite_function_runs_total Message-triggered function runs: queued, succeeded, retried, parked,"
+        " dropped.",
         "# TYPE sblite_function_runs_total counter",
         *(f'sblite_function_runs_total{{event="{name}"}} {value}'
           for name, value in sorted(request.app[DISPATCHER].stats.items())),
@@ -74,9 +75,10 @@ async def metrics(request: web.Request) -> web.Response:
         "# HELP sblite_function_workers_replaced_total Workers killed (deadline) or lost (crash) and replaced.",
         "# TYPE sblite_function_workers_replaced_total counter",
         f"sblite_function_workers_replaced_total {request.app[FUNCTIONS].pool.replaced}",
-        "# HELP sblite_auth_attempts_total Login, password-reset, register and realtime auth attempts by outcome (refused: 429).",
+        "# HELP sblite_auth_attempts_total Login, password-reset, register and realtime auth attempts by outcome"
+        " (refused: 429).",
         "# TYPE sblite_auth_attempts_total counter",
-        *(f'sblite_auth_attempts_total{{action="{action}",outcome="{outcome}"}} {request.app[AUTH_THROTTLE].stats[action, outcome]}'
+        *(f'sblite_auth_attempts_total{{action="{action}",outcome="{outcome}"}} {attempts[action, outcome]}'
           for action in ACTIONS for outcome in OUTCOMES),
         "# HELP sblite_auth_throttle_keys Addresses and accounts the attempt limits remember.",
         "# TYPE sblite_auth_throttle_keys gauge",

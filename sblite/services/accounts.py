@@ -6,7 +6,8 @@ import asyncio
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 from sblite import ids, passwords
 from sblite.errors import ApiError, BadRequest, NotFound, ServerError, Unauthorized

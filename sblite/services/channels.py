@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Callable
+from collections.abc import Callable
 
 from sblite.channels import ChannelRule, match_rule, parse_rule, validate_channel
 from sblite.errors import NotFound

@@ -7,5 +7,13 @@ from sblite.store.functions import FunctionStore
 from sblite.store.documents import DocumentStore, Page
 
 __all__ = [
-    "AccountStore", "ChannelStore", "Database", "FunctionStore", "DatabaseClosed", "DocumentStore", "Duplicate", "Page", "UserRecord",
+    "AccountStore",
+    "ChannelStore",
+    "Database",
+    "DatabaseClosed",
+    "DocumentStore",
+    "Duplicate",
+    "FunctionStore",
+    "Page",
+    "UserRecord",
 ]

@@ -9,7 +9,8 @@ from __future__ import annotations
 import math
 import sqlite3
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 from sblite.errors import BadRequest
 from sblite.filters import INT64_MAX, INT64_MIN, NO_FILTER
