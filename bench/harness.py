@@ -1,0 +1,274 @@
+"""sblite side by side with PocketBase: the same workloads at both, alternating runs, one sitting.
+
+Workloads: authenticated creates, a filtered page of 25 from a seeded collection, a function
+doing one write (all through wrk with 50 connections), start-up time to the first answer, RSS
+idle and with N idle realtime connections, and the limit: the same creates written straight to
+SQLite from this Python process (WAL, synchronous=NORMAL). Each figure is the median of
+--runs runs; the Markdown table goes to stdout, everything measured to a JSON file.
+
+    python bench/harness.py            # a few minutes
+    python bench/harness.py --quick    # everything for a couple of seconds (CI)
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import sqlite3
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import BenchError, CpuMeter, pocketbase_binary, start_pocketbase, start_sblite, summary, wrk  # noqa: E402
+from targets import CREATE_BODY, PocketBase, Sblite  # noqa: E402
+
+Target = Sblite | PocketBase
+
+
+def log(text: str) -> None:
+    """Progress on stderr."""
+    print(f"[{time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
+
+
+def drive(target: Target, request: dict[str, Any], args: argparse.Namespace, seconds: float) -> dict[str, Any]:
+    """One wrk run with the CPU picture: server, load generator (this process and wrk), machine."""
+    meter = CpuMeter(target.server)
+    result = wrk(request["url"], seconds, args.connections, request["method"], request["body"], request["headers"])
+    result["cpu"] = meter.stop()
+    target.server.check()
+    if result["errors"]:
+        raise BenchError(f"{target.name}: {result['errors']} failed requests, first: {result['sample']}")
+    return result
+
+
+def alternate(targets: list[Target], runs: int, measure: Callable[[Target], dict[str, Any]],
+              what: str) -> dict[str, list[dict[str, Any]]]:
+    """`runs` rounds, each measuring every target once; the order flips every round."""
+    results: dict[str, list[dict[str, Any]]] = {t.name: [] for t in targets}
+    for run in range(runs):
+        for target in targets if run % 2 == 0 else targets[::-1]:
+            result = measure(target)
+            results[target.name].append(result)
+            log(f"{what} {target.name} run {run + 1}: " + ", ".join(
+                f"{k} {v:,.1f}" if isinstance(v, float) else f"{k} {v}" for k, v in result.items()
+                if k not in ("sample", "requests")))
+    return results
+
+
+def load_workload(targets: list[Target], name: str, args: argparse.Namespace) -> dict[str, Any]:
+    """Warm each target up, then alternate wrk runs."""
+    if args.warmup:
+        for target in targets:
+            drive(target, getattr(target, name)(), args, args.warmup)
+    return alternate(targets, args.runs, lambda t: drive(t, getattr(t, name)(), args, args.seconds), name)
+
+
+def startup(kind: type, workdir: Path, index: int) -> dict[str, Any]:
+    """A fresh start: ms to the first answered request, then the RSS once it has settled."""
+    folder = workdir / f"start-{kind.name}-{index}"
+    folder.mkdir()
+    server = start_sblite(folder) if kind is Sblite else start_pocketbase(folder)
+    try:
+        time.sleep(0.5)
+        return {"ms": round(server.started_ms, 1), "rss_mib": round(server.rss_kib() / 1024, 1)}
+    finally:
+        server.stop()
+
+
+def realtime_idle(target: Target, count: int) -> dict[str, Any]:
+    """RSS before and while `count` realtime clients are connected and subscribed."""
+    async def hold() -> dict[str, Any]:
+        before = target.server.rss_kib()
+        began = time.perf_counter()
+        held = await target.hold_realtime(count)
+        setup_s = time.perf_counter() - began
+        await asyncio.sleep(1)
+        during = target.server.rss_kib()
+        target.server.check()
+        await target.release_realtime(held)
+        await asyncio.sleep(0.5)
+        return {"rss_idle_mib": round(before / 1024, 1), "rss_held_mib": round(during / 1024, 1),
+                "kib_per_connection": round((during - before) / count, 1), "setup_s": round(setup_s, 2)}
+    return asyncio.run(hold())
+
+
+def sqlite_limit(path: Path, seconds: float, per_commit: int) -> dict[str, Any]:
+    """Creates/s written straight to SQLite, `per_commit` to a transaction, from this process."""
+    if path.exists():
+        path.unlink()
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("CREATE TABLE documents (seq INTEGER PRIMARY KEY, collection TEXT NOT NULL, id TEXT NOT NULL UNIQUE,"
+                 " owner_id TEXT NOT NULL, created TEXT NOT NULL, updated TEXT NOT NULL, data TEXT NOT NULL)")
+    done, started, cpu_started = 0, time.perf_counter(), time.process_time()
+    while time.perf_counter() - started < seconds:
+        conn.execute("BEGIN")
+        for _ in range(per_commit):
+            stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ")
+            doc = json.loads(CREATE_BODY % done)
+            conn.execute("INSERT INTO documents (collection, id, owner_id, created, updated, data) VALUES (?,?,?,?,?,?)",
+                         ("bench", os.urandom(12).hex(), "owner", stamp, stamp, json.dumps(doc)))
+            done += 1
+        conn.execute("COMMIT")
+    wall = time.perf_counter() - started
+    conn.close()
+    return {"per_s": round(done / wall, 1), "cpu": {"load": round(100 * (time.process_time() - cpu_started) / wall, 1)}}
+
+
+def sitting(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+    """Every workload, alternating sblite and PocketBase."""
+    report: dict[str, Any] = {"machine": machine(), "args": vars(args), "results": {}}
+    res = report["results"]
+    log("start-up times")
+    kinds: list[Any] = [Sblite, PocketBase]
+    counter = iter(range(1000))
+    res["startup"] = alternate(kinds, args.runs, lambda k: startup(k, workdir, next(counter)), "startup")
+    (workdir / "sb").mkdir()
+    (workdir / "pb").mkdir()
+    targets: list[Target] = [Sblite(workdir / "sb"), PocketBase(workdir / "pb")]
+    try:
+        log(f"{args.realtime} idle realtime connections")
+        res["realtime_idle"] = alternate(targets, args.runs, lambda t: realtime_idle(t, args.realtime), "realtime")
+        res["create"] = load_workload(targets, "create", args)
+        res["function"] = load_workload(targets, "function", args)
+        for target in targets:
+            began = time.perf_counter()
+            target.seed(args.documents)
+            log(f"seeded {args.documents:,} into {target.name} in {time.perf_counter() - began:.1f}s")
+        res["list"] = load_workload(targets, "list", args)
+    finally:
+        for target in targets:
+            target.server.stop()
+    for per_commit in (1, args.connections):
+        res[f"sqlite_{per_commit}"] = {"sqlite": [sqlite_limit(workdir / "limit.db", args.seconds, per_commit)
+                                                  for _ in range(args.runs)]}
+        log(f"sqlite, {per_commit} per commit: {res[f'sqlite_{per_commit}']['sqlite']}")
+    return report
+
+
+def machine() -> dict[str, Any]:
+    """What the figures were measured on."""
+    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                  if line.startswith("model name")), platform.processor())
+    version = os.popen(f"{pocketbase_binary()} --version").read().strip()
+    return {"cpus": os.cpu_count(), "cpu": model, "memory_mib": proc_meminfo_mib(), "python": sys.version.split()[0],
+            "pocketbase": version, "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+
+
+def proc_meminfo_mib() -> int:
+    """Total memory of the machine."""
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemTotal"):
+            return int(line.split()[1]) // 1024
+    return 0
+
+
+# --------------------------------------------------------------------------- the table
+
+def stat(runs: list[dict[str, Any]], key: str) -> dict[str, Any]:
+    """Median and spread of one key over runs."""
+    return summary([float(r[key]) for r in runs])
+
+
+def cell(s: dict[str, Any], unit: str, extra: str = "") -> str:
+    """`median unit (min–max)`, then `extra`."""
+    fmt = (lambda v: f"{v:,.0f}") if s["median"] >= 100 else (lambda v: f"{v:,.1f}")
+    spread = f" ({fmt(s['min'])}–{fmt(s['max'])})" if len(s["runs"]) > 1 else ""
+    return f"{fmt(s['median'])}{unit}{spread}{extra}"
+
+
+def rows(report: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    """(workload, sblite, PocketBase, sblite/PocketBase) rows."""
+    res, args = report["results"], report["args"]
+    out = []
+
+    def pair(label: str, key: str, field: str, unit: str, p99: bool = False) -> None:
+        if key not in res:
+            return
+        cells, medians = [], []
+        for name in ("sblite", "pocketbase"):
+            s = stat(res[key][name], field)
+            extra = f", p99 {stat(res[key][name], 'p99_ms')['median']:,.0f} ms" if p99 else ""
+            cells.append(cell(s, unit, extra))
+            medians.append(s["median"])
+        out.append((label, cells[0], cells[1], f"{medians[0] / medians[1]:.2f}" if medians[1] else "—"))
+
+    conns = args["connections"]
+    pair(f"authenticated create, {conns} connections", "create", "per_s", "/s", p99=True)
+    pair(f"page of 25 filtered on one field from {args['documents']:,} documents, {conns} connections",
+         "list", "per_s", "/s", p99=True)
+    pair(f"function doing one write over HTTP, {conns} connections", "function", "per_s", "/s", p99=True)
+    pair("start-up to the first answered request", "startup", "ms", " ms")
+    pair("RSS idle, fresh start", "startup", "rss_mib", " MiB")
+    pair("RSS idle, set up, before load", "realtime_idle", "rss_idle_mib", " MiB")
+    pair(f"RSS with {args['realtime']:,} idle realtime connections", "realtime_idle", "rss_held_mib", " MiB")
+    pair("memory per idle realtime connection", "realtime_idle", "kib_per_connection", " KiB")
+    for per_commit in (1, conns):
+        key = f"sqlite_{per_commit}"
+        if key in res:
+            label = f"limit: creates straight to SQLite from one Python process, {per_commit} per commit"
+            out.append((label, cell(stat(res[key]["sqlite"], "per_s"), "/s"), "", ""))
+    return out
+
+
+def render(report: dict[str, Any]) -> str:
+    """The Markdown table and the CPU notes."""
+    lines = ["| workload | sblite | PocketBase | sblite/PocketBase |", "|---|---|---|---|"]
+    lines += [f"| {' | '.join(row)} |" for row in rows(report)]
+    res = report["results"]
+    loads = [r["cpu"] for key in ("create", "list", "function") if key in res
+             for runs in res[key].values() for r in runs]
+    if loads:
+        lines.append("")
+        lines.append(f"Load generator (wrk and this script) at most {max(c['load'] for c in loads):.0f}% of one core "
+                     f"while the server used {min(c['server'] for c in loads):.0f}-{max(c['server'] for c in loads):.0f}%; "
+                     f"machine busy {min(c['machine'] for c in loads):.0f}-{max(c['machine'] for c in loads):.0f}% "
+                     f"of its {report['machine']['cpus']} CPUs.")
+    m = report["machine"]
+    lines.append(f"Medians of {report['args']['runs']} alternating runs (min–max), {report['args']['seconds']} s each; "
+                 f"{m['cpus']} × {m['cpu']}, {m['memory_mib']:,} MiB, Python {m['python']}, {m['pocketbase']}, {m['when']}.")
+    return "\n".join(lines)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """Options; --quick shrinks everything for CI."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="one run of 2 s each, small data (under 90 s)")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--warmup", type=float, default=2)
+    parser.add_argument("--connections", type=int, default=50)
+    parser.add_argument("--documents", type=int, default=100_000, help="seeded for the list workload")
+    parser.add_argument("--realtime", type=int, default=1000, help="idle realtime connections")
+    parser.add_argument("--json", default=os.path.join(tempfile.gettempdir(), "sblite-bench.json"))
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.runs, args.seconds, args.warmup, args.documents, args.realtime = 1, 2, 0, 5000, 200
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the sitting; exit 1 on a failed request or server, 2 when it cannot start."""
+    args = parse_args(argv)
+    try:
+        with tempfile.TemporaryDirectory(prefix="sblite-bench-") as tmp:
+            report = sitting(args, Path(tmp))
+    except BenchError as err:
+        print(f"benchmark failed: {err}", file=sys.stderr)
+        return 1
+    Path(args.json).write_text(json.dumps(report, indent=1))
+    print(render(report))
+    log(f"JSON: {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
