@@ -2,13 +2,8 @@
 
 from __future__ import annotations
 
-from contextvars import ContextVar
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
-
-# How deep in a chain of functions triggering functions the current code runs (0: not in a
-# function). Messages published meanwhile carry it, so a chain can be cut off.
-RUN_DEPTH: ContextVar[int] = ContextVar("sblite_run_depth", default=0)
 
 ROOT_ROLE = 100
 ACCOUNT_ADMIN_ROLE = 50
@@ -80,7 +75,10 @@ class Message:
     channel: str
     data: str = ""
     sid: str = ""
-    token: str = ""
     app_id: str = ""
     identity: Identity | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    # How deep in a chain of functions triggering functions it was published (0: not by a
+    # function), so that a chain can be cut off.
+    depth: int = 0
+    # Where it came from when that changes which functions it triggers ("chan_in": a client).
+    origin: str = ""

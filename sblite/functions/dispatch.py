@@ -22,6 +22,7 @@ from typing import Any, Callable
 
 from sblite import ids
 from sblite.functions.host import MAX_DEPTH, RunContext
+from sblite.functions.pool import Outcome
 from sblite.functions.service import FunctionService
 from sblite.model import Identity, Message
 from sblite.services.bus import EventBus
@@ -37,8 +38,8 @@ def _message_json(message: Message) -> dict[str, Any]:
     auth = message.identity.auth_json() if message.identity else {"accountId": "", "userId": "", "email": "",
                                                                    "role": 0}
     return {"sid": message.sid, "type": message.type, "data": message.data, "channel": message.channel,
-            "token": "", "auth": auth, "base": "", "depth": message.extra.get("depth", 0),
-            "origin": message.extra.get("origin", "")}
+            "token": "", "auth": auth, "base": "", "depth": message.depth,
+            "origin": message.origin}
 
 
 def _identity_json(identity: Identity | None) -> dict[str, Any] | None:
@@ -106,7 +107,7 @@ class Dispatcher:
 
     def _triggered(self, message: Message) -> list[FunctionRecord]:
         matches = self._functions.matching(message)
-        if matches and message.extra.get("depth", 0) >= MAX_DEPTH:
+        if matches and message.depth >= MAX_DEPTH:
             self.stats["dropped_too_deep"] += len(matches)
             log.warning("not running %d function(s) for %s on %s: functions triggered each other %d deep",
                         len(matches), message.type, message.channel, MAX_DEPTH)
@@ -126,8 +127,8 @@ class Dispatcher:
     def _stored(self, jobs: list[Job], stored: asyncio.Future) -> None:
         if stored.cancelled() or stored.exception() is not None:
             self.stats["internal_errors"] += 1
-            log.error("could not queue %d function run(s): %r", len(jobs),
-                      None if stored.cancelled() else stored.exception())
+            log.error("could not queue %d function run(s)", len(jobs),
+                      exc_info=None if stored.cancelled() else stored.exception())
             return
         self.start(jobs)
 
@@ -223,7 +224,7 @@ class Dispatcher:
     def _done(self, task: asyncio.Task) -> None:
         if not task.cancelled() and task.exception() is not None:
             self.stats["internal_errors"] += 1
-            log.error("function dispatch failed: %r", task.exception())
+            log.error("function dispatch failed", exc_info=task.exception())
 
     async def _run(self, job: Job) -> None:
         record = self._functions.by_id(job.function_id)
@@ -236,10 +237,13 @@ class Dispatcher:
         outcome = await self._functions.run(record, {"kind": "message", "message": message}, context,
                                             record.trigger, job.message.get("sid") or None, job.id)
         if outcome.ok:
-            self.stats["succeeded"] += 1
-            if outcome.recorded is not None:
-                await outcome.recorded  # the job is deleted: it cannot be read back as queued
-            return
+            try:
+                if outcome.recorded is not None:
+                    await outcome.recorded  # the job is deleted: it cannot be read back as queued
+                self.stats["succeeded"] += 1
+                return
+            except Exception as exc:  # logged by the recorder; the job is still queued
+                outcome = Outcome(ok=False, error=f"the run could not be recorded: {exc}")
         attempts = job.attempts + 1
         park = attempts >= self._max_attempts
         next_at = self._clock() + BACKOFF_SECONDS[min(attempts - 1, len(BACKOFF_SECONDS) - 1)]

@@ -14,7 +14,7 @@ from typing import Any, Awaitable, Callable
 from sblite.channels import is_db_channel, validate_channel
 from sblite.errors import ApiError, BadRequest
 from sblite.jsonutil import dumps, dumps_stored, loads
-from sblite.model import RUN_DEPTH, Identity, Message
+from sblite.model import Identity, Message
 from sblite.services.bus import EventBus
 from sblite.services.documents import DocumentService, Paging
 from sblite.store import FunctionStore
@@ -34,7 +34,12 @@ class RunContext:
     app_id: str
     identity: Identity
     function_id: str
-    depth: int = 0
+    depth: int = 0  # the depth of the message that triggered the run
+
+    @property
+    def next_depth(self) -> int:
+        """The depth of what the run publishes or writes: one step deeper."""
+        return self.depth + 1
 
 
 class HostApi:
@@ -65,28 +70,27 @@ class HostApi:
         method = self._calls.get(name)
         if method is None:
             return {"ok": False, "content": f"unknown host function {name}"}
-        depth = RUN_DEPTH.set(context.depth + 1)  # what this call publishes is one step deeper
         try:
             args = loads(args_json)
             if not isinstance(args, list):
                 raise BadRequest("host call arguments must be a list")
             return {"ok": True, "content": await method(context, *args)}
-        except TypeError as exc:
+        except TypeError as exc:  # the function's mistake, answered to it (debug: where it was raised)
+            log.debug("host function %s: wrong arguments", name, exc_info=exc)
             return {"ok": False, "content": f"{name}: wrong arguments ({exc})"}
         except ApiError as exc:
             return {"ok": False, "content": exc.message}
         except ValueError as exc:
+            log.debug("host function %s: bad value", name, exc_info=exc)
             return {"ok": False, "content": f"{name}: {exc}"}
         except Exception:
             log.exception("host function %s failed", name)
             return {"ok": False, "content": f"{name}: internal error"}
-        finally:
-            RUN_DEPTH.reset(depth)
 
     # --- database
 
     async def _create(self, ctx: RunContext, col: str, doc: Any) -> Any:
-        return await self._documents.create(ctx.identity, col, doc)
+        return await self._documents.create(ctx.identity, col, doc, depth=ctx.next_depth)
 
     async def _list(self, ctx: RunContext, col: str, params: Any = None) -> Any:
         return await self._documents.list(ctx.identity, col, _paging(params))
@@ -101,10 +105,10 @@ class HostApi:
         return await self._documents.count(ctx.identity, col, filters or [])
 
     async def _update(self, ctx: RunContext, col: str, doc_id: str, doc: Any) -> Any:
-        return await self._documents.update(ctx.identity, col, _text(doc_id, "id"), doc)
+        return await self._documents.update(ctx.identity, col, _text(doc_id, "id"), doc, depth=ctx.next_depth)
 
     async def _delete(self, ctx: RunContext, col: str, doc_id: str) -> Any:
-        return await self._documents.delete(ctx.identity, col, _text(doc_id, "id"))
+        return await self._documents.delete(ctx.identity, col, _text(doc_id, "id"), depth=ctx.next_depth)
 
     # --- messages
 
@@ -117,7 +121,7 @@ class HostApi:
         text = data if isinstance(data, str) else dumps(data)
         await self._bus.publish_durably(Message(type=kind, channel=channel, data=text, sid=ctx.function_id,
                                                 app_id=ctx.app_id, identity=ctx.identity,
-                                                extra={"depth": ctx.depth + 1}))
+                                                depth=ctx.next_depth))
         return None
 
     async def _send(self, ctx: RunContext, kind: Any, data: Any = None, channel: Any = None) -> None:

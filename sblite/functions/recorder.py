@@ -4,7 +4,8 @@ Nobody waits for a record: the call that ran the function answers at once, and t
 of every run that ended meanwhile go to the database together (with the jobs they finish).
 Readers of run history call `flush` first, so they always see every run that has ended.
 A run that finishes a job gets a future that is done once its batch has been written (the
-dispatcher holds the job until then, so it never takes a finished job for a queued one).
+dispatcher holds the job until then, so it never takes a finished job for a queued one), or
+that fails with the write's error (the job is still queued: the dispatcher counts a failure).
 """
 
 from __future__ import annotations
@@ -59,10 +60,13 @@ class RunRecorder:
         written, self._written = self._written, []
         try:
             await self._store.record_runs(batch, self._keep)
-        except Exception:  # the jobs stay queued: they run again (at least once)
+        except Exception as exc:  # the jobs stay queued: their runs count as failed attempts
             self.failures += len(batch)
             log.exception("could not record %d function runs", len(batch))
-        finally:
             for future in written:
                 if not future.done():
-                    future.set_result(None)
+                    future.set_exception(exc)
+            return
+        for future in written:
+            if not future.done():
+                future.set_result(None)

@@ -115,7 +115,7 @@ class FunctionService:
         if not functions:
             return []
         topics = {message.type, message.channel}
-        if message.extra.get("origin") == "chan_in":
+        if message.origin == "chan_in":
             topics.add("chan_in")
         topics.discard(WEB)
         return [record for record in functions.values() if record.trigger in topics]

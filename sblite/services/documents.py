@@ -8,7 +8,7 @@ from typing import Any, Awaitable, Callable
 from sblite import filters, ids
 from sblite.errors import BadRequest, ServerError
 from sblite.jsonutil import MAX_DEPTH, dumps, exceeds_depth
-from sblite.model import RUN_DEPTH, Identity, Message
+from sblite.model import Identity, Message
 from sblite.permissions import CollectionRules, Level, collection_rules
 from sblite.services.bus import EventBus
 from sblite.store import DocumentStore
@@ -67,25 +67,26 @@ class DocumentService:
         self._bus = bus
         self._max_page_size = max_page_size
 
-    async def create(self, identity: Identity, collection: str, body: Any) -> dict:
-        """Create one document stamped with the caller's account and user."""
+    async def create(self, identity: Identity, collection: str, body: Any, *, depth: int = 0) -> dict:
+        """Create one document stamped with the caller's account and user (`depth`: see `Message.depth`)."""
         rules = collection_rules(collection)
         doc = _require_object(body)
-        created = await self._insert(identity, rules, [doc])
+        created = await self._insert(identity, rules, [doc], depth)
         return created[0]
 
-    async def create_many(self, identity: Identity, collection: str, body: Any) -> int:
+    async def create_many(self, identity: Identity, collection: str, body: Any, *, depth: int = 0) -> int:
         """Create every document of a JSON array atomically; returns how many."""
         rules = collection_rules(collection)
         if not isinstance(body, list) or not all(isinstance(item, dict) for item in body):
             raise BadRequest("invalid body: bulk create expects a JSON array of objects")
-        created = await self._insert(identity, rules, body) if body else []
+        created = await self._insert(identity, rules, body, depth) if body else []
         return len(created)
 
-    async def _insert(self, identity: Identity, rules: CollectionRules, docs: list[dict]) -> list[dict]:
+    async def _insert(self, identity: Identity, rules: CollectionRules, docs: list[dict],
+                      depth: int) -> list[dict]:
         new = [NewDocument(id=ids.new_id(), account_id=identity.account_id, owner_id=identity.user_id,
                            data=strip_system_keys(_storable(doc))) for doc in docs]
-        return await self._change(identity, rules, "db_created", lambda with_change: self._store.insert(
+        return await self._change(identity, rules, "db_created", depth, lambda with_change: self._store.insert(
             identity.app_id, rules.name, new, now_text(), with_change))
 
     async def get(self, identity: Identity, collection: str, doc_id: str) -> dict:
@@ -126,29 +127,31 @@ class DocumentService:
         where, params = filters.compile_clauses(filters.parse_clauses(raw_clauses))
         return await self._store.count(_scope(identity, rules, rules.read), where, params)
 
-    async def update(self, identity: Identity, collection: str, doc_id: str, body: Any) -> dict:
+    async def update(self, identity: Identity, collection: str, doc_id: str, body: Any, *,
+                     depth: int = 0) -> dict:
         """Shallow-merge a JSON object into one writable document; returns the whole document."""
         rules = collection_rules(collection)
         patch = _storable(_require_object(body))
         scope = _scope(identity, rules, rules.write)
-        updated = await self._change(identity, rules, "db_updated", lambda with_change: self._store.update(
+        updated = await self._change(identity, rules, "db_updated", depth, lambda with_change: self._store.update(
             scope, "id = ?", [doc_id], patch, now_text(), with_change))
         if not updated:
             raise ServerError(NOT_FOUND)
         return updated[0]
 
-    async def update_many(self, identity: Identity, collection: str, body: Any) -> int:
+    async def update_many(self, identity: Identity, collection: str, body: Any, *, depth: int = 0) -> int:
         """Apply `{"update": {...}, "clauses": [...]}` to every matching writable document."""
         rules = collection_rules(collection)
         body = _require_object(body, 'invalid body: expected {"update": {...}, "clauses": [...]}')
         patch = _storable(_require_object(body.get("update"), 'invalid body: "update" must be a JSON object'))
         where, params = filters.compile_clauses(filters.parse_clauses(body.get("clauses", [])))
         scope = _scope(identity, rules, rules.write)
-        updated = await self._change(identity, rules, "db_updated", lambda with_change: self._store.update(
+        updated = await self._change(identity, rules, "db_updated", depth, lambda with_change: self._store.update(
             scope, where, params, patch, now_text(), with_change))
         return len(updated)
 
-    async def increment(self, identity: Identity, collection: str, doc_id: str, body: Any) -> None:
+    async def increment(self, identity: Identity, collection: str, doc_id: str, body: Any, *,
+                        depth: int = 0) -> None:
         """Add `range` (a whole number) to a numeric `field` of one writable document."""
         rules = collection_rules(collection)
         body = _require_object(body, 'invalid body: expected {"field": "name", "range": 1}')
@@ -165,23 +168,24 @@ class DocumentService:
             doc = await self._store.increment(scope, doc_id, field, amount, now_text(), with_change)
             return [] if doc is None else [doc]
 
-        if not await self._change(identity, rules, "db_updated", write):
+        if not await self._change(identity, rules, "db_updated", depth, write):
             raise ServerError(NOT_FOUND)
 
-    async def delete(self, identity: Identity, collection: str, doc_id: str) -> int:
+    async def delete(self, identity: Identity, collection: str, doc_id: str, *, depth: int = 0) -> int:
         """Delete one writable document; returns 1, or 0 if there was nothing to delete."""
         rules = collection_rules(collection)
         scope = _scope(identity, rules, rules.write)
-        deleted = await self._change(identity, rules, "db_deleted", lambda with_change: self._store.delete(
+        deleted = await self._change(identity, rules, "db_deleted", depth, lambda with_change: self._store.delete(
             scope, "id = ?", [doc_id], with_change))
         return len(deleted)
 
-    async def delete_many(self, identity: Identity, collection: str, raw_clauses: Any) -> int:
+    async def delete_many(self, identity: Identity, collection: str, raw_clauses: Any, *,
+                          depth: int = 0) -> int:
         """Delete every writable document matching the clauses; returns how many."""
         rules = collection_rules(collection)
         where, params = filters.compile_clauses(filters.parse_clauses(raw_clauses))
         scope = _scope(identity, rules, rules.write)
-        deleted = await self._change(identity, rules, "db_deleted", lambda with_change: self._store.delete(
+        deleted = await self._change(identity, rules, "db_deleted", depth, lambda with_change: self._store.delete(
             scope, where, params, with_change))
         return len(deleted)
 
@@ -189,12 +193,10 @@ class DocumentService:
         """The names of the app's collections that hold documents."""
         return await self._store.collections(identity.app_id)
 
-    async def _change(self, identity: Identity, rules: CollectionRules, kind: str,
+    async def _change(self, identity: Identity, rules: CollectionRules, kind: str, depth: int,
                       write: Callable[[WithChange | None], Awaitable[list[dict]]]) -> list[dict]:
         """Write a change and announce it; the function runs it triggers commit in its transaction."""
-        depth = RUN_DEPTH.get()
-        template = Message(type=kind, channel=rules.channel, app_id=identity.app_id, identity=identity,
-                           extra={"depth": depth} if depth else {})
+        template = Message(type=kind, channel=rules.channel, app_id=identity.app_id, identity=identity, depth=depth)
         stages = self._bus.stage(template)
         with_change: WithChange | None = None
         if stages:
@@ -214,4 +216,4 @@ class DocumentService:
 def _messages(template: Message, docs: list[dict]) -> list[Message]:
     """One change message per document."""
     return [Message(type=template.type, channel=template.channel, data=dumps(doc), app_id=template.app_id,
-                    identity=template.identity, extra=dict(template.extra)) for doc in docs]
+                    identity=template.identity, depth=template.depth) for doc in docs]

@@ -265,7 +265,10 @@ class Hub:
             rules = collection_rules(message.channel[3:])
             doc = loads(message.data, max_depth=None)  # written here, maybe from a document stored before the limit
             account_id, owner_id = doc.get("accountId", ""), doc.get("ownerId", "")
-        except Exception:
+        except Exception:  # nobody may read what cannot be checked: counted, never dropped silently
+            self.stats["undeliverable"] += 1
+            log.exception("a %s event on %s could not be parsed: delivered to nobody", message.type,
+                          message.channel)
             return []
         allowed = []
         for conn in members:

@@ -167,7 +167,7 @@ class RealtimeService:
         # `ok` (the acknowledgement) is sent once the runs of functions it triggers are stored.
         await self._bus.publish_durably(
             Message(type="chan_out", channel=channel, data=_as_text(message.get("data")), sid=conn.public_id,
-                    app_id=app.id, identity=conn.identity, extra={"origin": "chan_in"}),
+                    app_id=app.id, identity=conn.identity, origin="chan_in"),
             on_stored=lambda: self._reply(conn, "ok", ""))
 
     async def _presence(self, conn: Connection, app: App, message: dict) -> None:
