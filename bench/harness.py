@@ -27,6 +27,7 @@ from typing import Any, Callable
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import BenchError, CpuMeter, pocketbase_binary, start_pocketbase, start_sblite, summary, wrk  # noqa: E402
+from fanout import ramp  # noqa: E402
 from targets import CREATE_BODY, PocketBase, Sblite  # noqa: E402
 
 Target = Sblite | PocketBase
@@ -58,7 +59,7 @@ def alternate(targets: list[Target], runs: int, measure: Callable[[Target], dict
             results[target.name].append(result)
             log(f"{what} {target.name} run {run + 1}: " + ", ".join(
                 f"{k} {v:,.1f}" if isinstance(v, float) else f"{k} {v}" for k, v in result.items()
-                if k not in ("sample", "requests")))
+                if k not in ("sample", "requests", "steps")))
     return results
 
 
@@ -144,6 +145,11 @@ def sitting(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
             target.seed(args.documents)
             log(f"seeded {args.documents:,} into {target.name} in {time.perf_counter() - began:.1f}s")
         res["list"] = load_workload(targets, "list", args)
+        if args.fanout:
+            rates = [5, 20] if args.quick else [5, 10, 25, 50, 100, 200]
+            seconds = min(args.seconds, 5)
+            res["fanout"] = alternate(targets, args.runs, lambda t: ramp(t, args.realtime, rates, seconds, 250, log),
+                                      "fan-out")
     finally:
         for target in targets:
             target.server.stop()
@@ -206,6 +212,8 @@ def rows(report: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     pair(f"page of 25 filtered on one field from {args['documents']:,} documents, {conns} connections",
          "list", "per_s", "/s", p99=True)
     pair(f"function doing one write over HTTP, {conns} connections", "function", "per_s", "/s", p99=True)
+    pair(f"realtime fan-out to {args['realtime']:,} subscribers: most deliveries/s with p99 < 250 ms, none lost",
+         "fanout", "best_per_s", "/s", p99=True)
     pair("start-up to the first answered request", "startup", "ms", " ms")
     pair("RSS idle, fresh start", "startup", "rss_mib", " MiB")
     pair("RSS idle, set up, before load", "realtime_idle", "rss_idle_mib", " MiB")
@@ -232,6 +240,10 @@ def render(report: dict[str, Any]) -> str:
                      f"while the server used {min(c['server'] for c in loads):.0f}-{max(c['server'] for c in loads):.0f}%; "
                      f"machine busy {min(c['machine'] for c in loads):.0f}-{max(c['machine'] for c in loads):.0f}% "
                      f"of its {report['machine']['cpus']} CPUs.")
+    fan = [s["cpu"] for runs in res.get("fanout", {}).values() for r in runs for s in r["steps"]]
+    if fan:
+        lines.append(f"Fan-out: the receiving processes and the publisher used at most {max(c['load'] for c in fan):.0f}% "
+                     f"of one core, the server {min(c['server'] for c in fan):.0f}-{max(c['server'] for c in fan):.0f}%.")
     m = report["machine"]
     lines.append(f"Medians of {report['args']['runs']} alternating runs (min–max), {report['args']['seconds']} s each; "
                  f"{m['cpus']} × {m['cpu']}, {m['memory_mib']:,} MiB, Python {m['python']}, {m['pocketbase']}, {m['when']}.")
@@ -248,6 +260,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--documents", type=int, default=100_000, help="seeded for the list workload")
     parser.add_argument("--realtime", type=int, default=1000, help="idle realtime connections")
+    parser.add_argument("--no-fanout", dest="fanout", action="store_false", help="skip the realtime fan-out ramp")
     parser.add_argument("--json", default=os.path.join(tempfile.gettempdir(), "sblite-bench.json"))
     args = parser.parse_args(argv)
     if args.quick:

@@ -13,7 +13,7 @@ import sqlite3
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Optional
 
 import aiohttp
 
@@ -42,6 +42,8 @@ routerAdd("POST", "/bench/fn", (e) => {
   return e.json(200, { id: rec.id });
 }, $apis.requireAuth());
 """
+OnEvent = Optional[Callable[[bytes], None]]
+_PUMPS: set[asyncio.Task[None]] = set()  # the readers of held SSE streams
 AUTHED = '@request.auth.id != ""'
 
 
@@ -90,32 +92,39 @@ class Sblite:
         with ThreadPoolExecutor(4) as pool:
             list(pool.map(post, range(0, count, chunk)))
 
-    async def hold_realtime(self, count: int) -> list[Any]:
+    async def hold_realtime(self, count: int, on_event: OnEvent = None) -> list[Any]:
         """`count` WebSockets, each authenticated and joined to `db-bench`."""
-        url = self.url.replace("http://", "ws://") + f"/ws?sbpk={SBLITE_PK}"
-        gate = asyncio.Semaphore(50)
-
-        async def one() -> WebSocket:
-            frames: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-            state = {"setup": True}
-
-            def on_text(text: str) -> None:
-                if state["setup"]:
-                    frames.put_nowait(json.loads(text))
-            async with gate:
-                ws = await WebSocket.connect(url, on_text, lambda: None)
-                await next_frame(frames, "init")
-                for kind, data, answer in (("auth", self.token, "token"), ("join", "db-bench", "ok")):
-                    ws.queue(json.dumps({"type": kind, "data": data}))
-                    ws.flush()
-                    await next_frame(frames, answer)
-                state["setup"] = False
-                return ws
-        return list(await asyncio.gather(*(one() for _ in range(count))))
+        return await sblite_members(self.url, self.token, count, on_event)
 
     async def release_realtime(self, held: list[Any]) -> None:
         """Close what hold_realtime opened."""
         await asyncio.gather(*(ws.close() for ws in held))
+
+
+async def sblite_members(url: str, token: str, count: int, on_event: OnEvent = None) -> list[WebSocket]:
+    """`count` WebSockets joined to `db-bench`; after setup every text frame goes to `on_event`."""
+    ws_url = url.replace("http://", "ws://") + f"/ws?sbpk={SBLITE_PK}"
+    gate = asyncio.Semaphore(50)
+
+    async def one() -> WebSocket:
+        frames: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        state = {"setup": True}
+
+        def on_text(text: str) -> None:
+            if state["setup"]:
+                frames.put_nowait(json.loads(text))
+            elif on_event:
+                on_event(text.encode())
+        async with gate:
+            ws = await WebSocket.connect(ws_url, on_text, lambda: None)
+            await next_frame(frames, "init")
+            for kind, data, answer in (("auth", token, "token"), ("join", "db-bench", "ok")):
+                ws.queue(json.dumps({"type": kind, "data": data}))
+                ws.flush()
+                await next_frame(frames, answer)
+            state["setup"] = False
+            return ws
+    return list(await asyncio.gather(*(one() for _ in range(count))))
 
 
 async def next_frame(frames: asyncio.Queue[dict[str, Any]], kind: str, timeout: float = 30) -> dict[str, Any]:
@@ -191,31 +200,50 @@ class PocketBase:
         if expect(status, body, "count items")["totalItems"] < count:
             raise BenchError(f"PocketBase sees {body['totalItems']} of {count} seeded records")
 
-    async def hold_realtime(self, count: int) -> list[Any]:
+    async def hold_realtime(self, count: int, on_event: OnEvent = None) -> list[Any]:
         """`count` SSE streams of /api/realtime, each subscribed to the `bench` collection."""
-        gate = asyncio.Semaphore(50)
-        host, port = "127.0.0.1", self.server.port
-        async with aiohttp.ClientSession(headers=self.headers) as session:
-            async def one() -> asyncio.StreamWriter:
-                async with gate:
-                    reader, writer = await asyncio.open_connection(host, port)
-                    writer.write(f"GET /api/realtime HTTP/1.1\r\nHost: {host}:{port}\r\n"
-                                 "Accept: text/event-stream\r\n\r\n".encode())
-                    seen = b""
-                    while not (found := re.search(rb'"clientId":"([^"]+)"', seen)):
-                        chunk = await asyncio.wait_for(reader.read(4096), 30)
-                        if not chunk:
-                            raise BenchError(f"PocketBase closed the realtime stream: {seen[:200]!r}")
-                        seen += chunk
-                    body = {"clientId": found.group(1).decode(), "subscriptions": ["bench"]}
-                    async with session.post(self.url + "/api/realtime", json=body) as resp:
-                        if resp.status != 204:
-                            raise BenchError(f"POST /api/realtime answered {resp.status}: {await resp.text()}")
-                    return writer
-            return list(await asyncio.gather(*(one() for _ in range(count))))
+        return await pocketbase_members(self.url, self.token, count, on_event)
 
     async def release_realtime(self, held: list[Any]) -> None:
         """Close what hold_realtime opened."""
         for writer in held:
             writer.close()
         await asyncio.sleep(0.1)
+
+
+async def pocketbase_members(url: str, token: str, count: int, on_event: OnEvent = None) -> list[Any]:
+    """`count` SSE streams subscribed to `bench`; after setup whole events go to `on_event`."""
+    gate = asyncio.Semaphore(50)
+    host, port = "127.0.0.1", int(url.rsplit(":", 1)[1])
+
+    async def pump(reader: asyncio.StreamReader, carry: bytes) -> None:
+        while chunk := await reader.read(65536):
+            carry += chunk
+            end = carry.rfind(b"\n\n") + 2
+            if end > 1:
+                if on_event:
+                    on_event(carry[:end])
+                carry = carry[end:]
+
+    async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {token}"}) as session:
+        async def one() -> asyncio.StreamWriter:
+            async with gate:
+                reader, writer = await asyncio.open_connection(host, port)
+                writer.write(f"GET /api/realtime HTTP/1.1\r\nHost: {host}:{port}\r\n"
+                             "Accept: text/event-stream\r\n\r\n".encode())
+                seen = b""
+                while not (found := re.search(rb'"clientId":"([^"]+)"', seen)):
+                    chunk = await asyncio.wait_for(reader.read(4096), 30)
+                    if not chunk:
+                        raise BenchError(f"PocketBase closed the realtime stream: {seen[:200]!r}")
+                    seen += chunk
+                body = {"clientId": found.group(1).decode(), "subscriptions": ["bench"]}
+                async with session.post(url + "/api/realtime", json=body) as resp:
+                    if resp.status != 204:
+                        raise BenchError(f"POST /api/realtime answered {resp.status}: {await resp.text()}")
+                task = asyncio.ensure_future(pump(reader, b""))
+                _PUMPS.add(task)
+                task.add_done_callback(_PUMPS.discard)
+                return writer
+        held = list(await asyncio.gather(*(one() for _ in range(count))))
+    return held
