@@ -236,7 +236,7 @@ def wrk(url: str, seconds: float, connections: int, method: str = "GET", body: s
         raise BenchError("wrk is not installed (apt-get install -y wrk)")
     env = {**os.environ, "BENCH_METHOD": method, "BENCH_BODY": body,
            "BENCH_HEADERS": "\n".join(f"{k}: {v}" for k, v in (headers or {}).items())}
-    cmd = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--timeout", "5s",
+    cmd = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--timeout", "30s",
            "--latency", "-s", str(LUA_SCRIPT), url]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=seconds + 60)
     out = proc.stdout

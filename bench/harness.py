@@ -38,10 +38,10 @@ def log(text: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
 
 
-def drive(target: Target, request: dict[str, Any], args: argparse.Namespace, seconds: float) -> dict[str, Any]:
+def drive(target: Target, request: dict[str, Any], seconds: float, connections: int) -> dict[str, Any]:
     """One wrk run with the CPU picture: server, load generator (this process and wrk), machine."""
     meter = CpuMeter(target.server)
-    result = wrk(request["url"], seconds, args.connections, request["method"], request["body"], request["headers"])
+    result = wrk(request["url"], seconds, connections, request["method"], request["body"], request["headers"])
     result["cpu"] = meter.stop()
     target.server.check()
     if result["errors"]:
@@ -63,12 +63,12 @@ def alternate(targets: list[Target], runs: int, measure: Callable[[Target], dict
     return results
 
 
-def load_workload(targets: list[Target], name: str, args: argparse.Namespace) -> dict[str, Any]:
+def load_workload(targets: list[Target], name: str, args: argparse.Namespace, connections: int) -> dict[str, Any]:
     """Warm each target up, then alternate wrk runs."""
     if args.warmup:
         for target in targets:
-            drive(target, getattr(target, name)(), args, args.warmup)
-    return alternate(targets, args.runs, lambda t: drive(t, getattr(t, name)(), args, args.seconds), name)
+            drive(target, getattr(target, name)(), args.warmup, connections)
+    return alternate(targets, args.runs, lambda t: drive(t, getattr(t, name)(), args.seconds, connections), name)
 
 
 def startup(kind: type, workdir: Path, index: int) -> dict[str, Any]:
@@ -138,13 +138,17 @@ def sitting(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     try:
         log(f"{args.realtime} idle realtime connections")
         res["realtime_idle"] = alternate(targets, args.runs, lambda t: realtime_idle(t, args.realtime), "realtime")
-        res["create"] = load_workload(targets, "create", args)
-        res["function"] = load_workload(targets, "function", args)
+        res["create"] = load_workload(targets, "create", args, args.connections)
+        res["function"] = load_workload(targets, "function", args, args.connections)
         for target in targets:
             began = time.perf_counter()
             target.seed(args.documents)
             log(f"seeded {args.documents:,} into {target.name} in {time.perf_counter() - began:.1f}s")
-        res["list"] = load_workload(targets, "list", args)
+        res["list"] = load_workload(targets, "list", args, args.list_connections)
+        pocketbase = targets[1]
+        pocketbase.add_index()  # what PocketBase offers and sblite does not (501)
+        res["list_indexed"] = alternate([pocketbase], args.runs, lambda t: drive(
+            t, t.list(), args.seconds, args.list_connections), "list, indexed")
         if args.fanout:
             rates = [5, 20] if args.quick else [5, 10, 25, 50, 100, 200]
             seconds = min(args.seconds, 5)
@@ -209,8 +213,13 @@ def rows(report: dict[str, Any]) -> list[tuple[str, str, str, str]]:
 
     conns = args["connections"]
     pair(f"authenticated create, {conns} connections", "create", "per_s", "/s", p99=True)
-    pair(f"page of 25 filtered on one field from {args['documents']:,} documents, {conns} connections",
+    lists = args["list_connections"]
+    pair(f"page of 25 filtered on one field from {args['documents']:,} documents, {lists} connections",
          "list", "per_s", "/s", p99=True)
+    if "list_indexed" in res:
+        runs = res["list_indexed"]["pocketbase"]
+        out.append(("the same, PocketBase with an index on the field", "no field indexes (501)",
+                    cell(stat(runs, "per_s"), "/s", f", p99 {stat(runs, 'p99_ms')['median']:,.0f} ms"), ""))
     pair(f"function doing one write over HTTP, {conns} connections", "function", "per_s", "/s", p99=True)
     pair(f"realtime fan-out to {args['realtime']:,} subscribers: most deliveries/s with p99 < 250 ms, none lost",
          "fanout", "best_per_s", "/s", p99=True)
@@ -232,7 +241,7 @@ def render(report: dict[str, Any]) -> str:
     lines = ["| workload | sblite | PocketBase | sblite/PocketBase |", "|---|---|---|---|"]
     lines += [f"| {' | '.join(row)} |" for row in rows(report)]
     res = report["results"]
-    loads = [r["cpu"] for key in ("create", "list", "function") if key in res
+    loads = [r["cpu"] for key in ("create", "list", "list_indexed", "function") if key in res
              for runs in res[key].values() for r in runs]
     if loads:
         lines.append("")
@@ -258,6 +267,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--warmup", type=float, default=2)
     parser.add_argument("--connections", type=int, default=50)
+    parser.add_argument("--list-connections", type=int, default=10)
     parser.add_argument("--documents", type=int, default=100_000, help="seeded for the list workload")
     parser.add_argument("--realtime", type=int, default=1000, help="idle realtime connections")
     parser.add_argument("--no-fanout", dest="fanout", action="store_false", help="skip the realtime fan-out ramp")
