@@ -46,7 +46,7 @@ def create_app(config: Config, *, announce: bool = False) -> web.Application:
                           middlewares=[error_middleware, policy_middleware])
     app.on_response_prepare.append(on_response_prepare)
     app[CONFIG] = config
-    app[BUS] = EventBus()
+    app[BUS] = EventBus(lambda write: app[DATABASE].write(write))  # the database opens at startup
     app[HUB] = Hub(app[BUS], HubLimits(
         max_channels=config.realtime_max_channels,
         max_connections_per_user=config.realtime_max_connections_per_user,

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 
 import pytest
 
 from sblite.functions.recorder import RunRecorder
+from sblite.http.keys import DATABASE, DISPATCHER
 from sblite.model import Message
 from sblite.services.bus import EventBus
 from sblite.services.hub import Hub, HubLimits
 from sblite.store import Database, DatabaseClosed, FunctionStore
 from sblite.store.functions import RunRecord
+from tests.function_helpers import add_function, wait_runs
 from tests.test_hub import RecordingSink
 
 
@@ -27,7 +31,8 @@ async def test_a_db_event_that_cannot_be_parsed_is_counted_and_logged(caplog):
     sink = RecordingSink()
     hub.join(hub.connect("app", "ws", sink), "db-notes")
     with caplog.at_level(logging.ERROR, logger="sblite.services.hub"):
-        bus.publish(Message(type="db_created", channel="db-notes", data="{not json", app_id="app"))
+        await bus.publish(Message(type="db_created", channel="db-notes", data="{not json", app_id="app"))
+        await asyncio.sleep(0)  # live subscribers get it right after
     assert [f["type"] for f in sink.frames] == ["init"]  # nobody may read what cannot be checked
     assert hub.stats["undeliverable"] == 1
     assert [r.exc_info is not None for r in caplog.records] == [True]
@@ -43,3 +48,29 @@ async def test_a_run_record_that_cannot_be_written_fails_the_run_it_finishes(tmp
     with pytest.raises(DatabaseClosed):
         await written  # the dispatcher hears a failure, not a success
     assert recorder.failures == 1
+
+
+def _fail(conn: object) -> None:
+    raise ValueError("this write fails, so its whole batch runs again with savepoints")
+
+
+async def test_a_change_whose_batch_runs_twice_queues_and_starts_its_run_once(api):
+    # A document write shares its batch with a failing write: the batch is rolled back and run
+    # again, so the write (with the job it queues) runs twice; its run must happen once.
+    await add_function(api, "once", 'function handle(c, t, doc) { create("seen", {n: doc.n}); }', "db-notes")
+    token = await api.register()
+    db = api.client.server.app[DATABASE]
+    blocker = db.submit(lambda conn: time.sleep(0.3))  # holds the writer while the batch forms
+    created = asyncio.ensure_future(api.call("POST", "/db/notes", token, json={"n": 1}))
+    await asyncio.sleep(0.1)
+    failing = db.submit(_fail)
+    await blocker
+    assert (await created)[0] == 201
+    with pytest.raises(ValueError):
+        await failing
+    await wait_runs(api, "once", 1)
+    await asyncio.sleep(0.3)  # a second start would have run by now
+    _, seen = await api.call("GET", "/db/seen", token)
+    assert [doc["n"] for doc in seen["results"]] == [1]
+    dispatcher = api.client.server.app[DISPATCHER]
+    assert (dispatcher.stats["queued"], dispatcher.stats["succeeded"]) == (1, 1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 from sblite.model import Message
@@ -30,17 +31,19 @@ class RecordingSink:
         return not self.gone
 
 
-def test_frames_published_while_joining_wait_for_release():
+async def test_frames_published_while_joining_wait_for_release():
     bus = EventBus()
     hub = Hub(bus, HubLimits())
     sink = RecordingSink()
     conn = hub.connect("app", "ws", sink)
     hub.join(conn, "room", hold=True)
-    bus.publish(Message(type="chan_out", channel="room", data="live", app_id="app"))
+    await bus.publish(Message(type="chan_out", channel="room", data="live", app_id="app"))
+    await asyncio.sleep(0)  # live subscribers get it right after
     assert [f["type"] for f in sink.frames] == ["init"]
     hub.send(conn, '{"type":"ok","data":"room"}')
     hub.release(conn, "room")
-    bus.publish(Message(type="chan_out", channel="room", data="later", app_id="app"))
+    await bus.publish(Message(type="chan_out", channel="room", data="later", app_id="app"))
+    await asyncio.sleep(0)  # live subscribers get it right after
     assert [(f["type"], f.get("data")) for f in sink.frames[1:]] == [("ok", "room"), ("chan_out", "live"),
                                                                       ("chan_out", "later")]
 

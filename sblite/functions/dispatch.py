@@ -18,7 +18,7 @@ import asyncio
 import logging
 import time
 from collections import Counter
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from sblite import ids
 from sblite.functions.host import MAX_DEPTH, RunContext
@@ -75,7 +75,7 @@ class Dispatcher:
         self._closed = False
         self.stats: Counter[str] = Counter()
         self.peak_held = 0  # the most runs held in memory at once
-        self._unsubscribes = [bus.subscribe(self.on_message, durable=True), bus.subscribe_staged(self.stage)]
+        self._unsubscribes = [bus.subscribe_durable(self)]
 
     @property
     def held(self) -> int:
@@ -86,62 +86,39 @@ class Dispatcher:
         """Run the jobs a previous process left queued (from SQLite, as room allows)."""
         self._read_from_start()
 
-    def on_message(self, message: Message) -> asyncio.Future | None:
-        """Bus subscriber: queue one job per function the message triggers; returns the queueing."""
-        matches = self._triggered(message)
-        if not matches:
-            return None
-        jobs = self.jobs_for(matches, [message])
-        try:
-            stored = self._store.enqueue(jobs, now_text())
-        except Exception as exc:  # the database is closing: the publisher must hear it
-            stored = asyncio.get_running_loop().create_future()
-            stored.set_exception(exc)
-        stored.add_done_callback(lambda done: self._stored(jobs, done))
-        return asyncio.shield(stored)  # a publisher that gives up waiting must not stop the jobs
+    def wants(self, message: Message) -> bool:
+        """Durable subscriber: whether the message triggers a function (that may still run)."""
+        return message.depth < MAX_DEPTH and bool(self._functions.matching(message))
 
-    def stage(self, template: Message) -> "_StagedJobs | None":
-        """Bus stager: the jobs of a change's messages, stored in the change's own transaction."""
-        matches = self._triggered(template)
-        return _StagedJobs(self, matches) if matches else None
+    def store(self, tx: Any, messages: Sequence[Message]) -> None:
+        """Durable subscriber: queue one job per message and function it triggers (touches only `tx`)."""
+        jobs = [job for message in messages for job in self._jobs_for(message)]
+        FunctionStore.enqueue_in(tx, jobs, now_text())
 
-    def _triggered(self, message: Message) -> list[FunctionRecord]:
-        matches = self._functions.matching(message)
-        if matches and message.depth >= MAX_DEPTH:
-            self.stats["dropped_too_deep"] += len(matches)
-            log.warning("not running %d function(s) for %s on %s: functions triggered each other %d deep",
-                        len(matches), message.type, message.channel, MAX_DEPTH)
-            return []
-        return matches
-
-    def jobs_for(self, matches: list[FunctionRecord], messages: list[Message]) -> list[Job]:
-        """One job per message and function (pure: also called in the writer's thread)."""
-        jobs = []
+    def committed(self, messages: Sequence[Message]) -> None:
+        """Durable subscriber: the jobs of `messages` are stored; wake up to run them."""
+        queued = 0
         for message in messages:
-            payload, identity = _message_json(message), _identity_json(message.identity)
-            jobs += [Job(id=ids.new_id(), app_id=message.app_id, function_id=record.id, message=payload,
-                         identity=identity, attempts=0, next_at=self._clock(), status="queued", last_error=None)
-                     for record in matches]
-        return jobs
-
-    def _stored(self, jobs: list[Job], stored: asyncio.Future) -> None:
-        if stored.cancelled() or stored.exception() is not None:
-            self.stats["internal_errors"] += 1
-            log.error("could not queue %d function run(s)", len(jobs),
-                      exc_info=None if stored.cancelled() else stored.exception())
-            return
-        self.start(jobs)
-
-    def start(self, jobs: list[Job]) -> None:
-        """Run jobs that are stored; with no room (or older jobs waiting), they wait in SQLite."""
-        self.stats["queued"] += len(jobs)
-        for job in jobs:
-            if self._backlog or len(self._running) >= self._max_running:
-                self._backlog = True
+            matches = self._functions.matching(message)
+            if matches and message.depth >= MAX_DEPTH:
+                self.stats["dropped_too_deep"] += len(matches)
+                log.warning("not running %d function(s) for %s on %s: functions triggered each other %d deep",
+                            len(matches), message.type, message.channel, MAX_DEPTH)
             else:
-                self._launch(job)
-        if self._backlog:
+                queued += len(matches)
+        if queued:
+            self.stats["queued"] += queued
+            self._backlog = True
             self._wake()
+
+    def _jobs_for(self, message: Message) -> list[Job]:
+        """One job per function the message triggers."""
+        if message.depth >= MAX_DEPTH:
+            return []
+        payload, identity = _message_json(message), _identity_json(message.identity)
+        return [Job(id=ids.new_id(), app_id=message.app_id, function_id=record.id, message=payload,
+                    identity=identity, attempts=0, next_at=self._clock(), status="queued", last_error=None)
+                for record in self._functions.matching(message)]
 
     def _launch(self, job: Job) -> None:
         if self._closed:
@@ -280,22 +257,3 @@ class Dispatcher:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-
-
-class _StagedJobs:
-    """The jobs a change triggers: stored in its transaction, started once it has committed."""
-
-    def __init__(self, dispatcher: Dispatcher, matches: list[FunctionRecord]) -> None:
-        self._dispatcher = dispatcher
-        self._matches = matches
-        self._jobs: list[Job] = []
-
-    def store(self, transaction: Any, messages: list[Message]) -> None:
-        """Write the jobs with the change (in the writer's thread; a write may run twice, the last counts)."""
-        jobs = self._dispatcher.jobs_for(self._matches, messages)
-        FunctionStore.enqueue_in(transaction, jobs, now_text())
-        self._jobs = jobs
-
-    def committed(self) -> None:
-        """Start the stored jobs."""
-        self._dispatcher.start(self._jobs)

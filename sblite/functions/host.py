@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from sblite.channels import is_db_channel, validate_channel
 from sblite.errors import ApiError, BadRequest
@@ -119,9 +120,8 @@ class HostApi:
         if not isinstance(kind, str) or not kind or len(kind) > 64:
             raise BadRequest("the message type must be a non-empty string of at most 64 characters")
         text = data if isinstance(data, str) else dumps(data)
-        await self._bus.publish_durably(Message(type=kind, channel=channel, data=text, sid=ctx.function_id,
-                                                app_id=ctx.app_id, identity=ctx.identity,
-                                                depth=ctx.next_depth))
+        await self._bus.publish(Message(type=kind, channel=channel, data=text, sid=ctx.function_id,
+                                        app_id=ctx.app_id, identity=ctx.identity, depth=ctx.next_depth))
         return None
 
     async def _send(self, ctx: RunContext, kind: Any, data: Any = None, channel: Any = None) -> None:

@@ -1,100 +1,103 @@
-"""The event bus: every system and custom message passes here on its way to subscribers."""
+"""The event bus: every system and custom message passes here on its way to subscribers.
+
+One outbox. A publisher awaits `publish(message)` (or `publish_many`): durable subscribers
+(the dispatcher's job queue) store their rows first, in a write the bus opens, and the call
+returns once those rows are committed; then the durable subscribers start their work, and the
+live subscribers (the hub) get the messages right after the publisher's current step (so a
+reply it sends on return, like chan_in's `ok`, reaches its client first). A change that is written in a transaction of
+its own (a document write) stores the durable rows inside it instead, `store(tx, messages)`
+in the write, and after its commit calls `publish_many(messages, stored=True)`.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 from collections import Counter
-from typing import Any, Awaitable, Callable, Protocol
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Protocol
 
 from sblite.model import Message
 
 log = logging.getLogger(__name__)
 
-# A handler may return an awaitable: the work it started that must be durable (a queued job).
-Handler = Callable[[Message], Awaitable[None] | None]
+# A live subscriber: called with every message once it is durable; it must not block.
+Handler = Callable[[Message], None]
+# Runs `fn(tx)` in a committed write (the store's `Database.write`).
+Writer = Callable[[Callable[[Any], None]], Awaitable[None]]
 
 
-class Stage(Protocol):
-    """A durable subscriber's work for messages that announce a change not yet committed."""
+class DurableSubscriber(Protocol):
+    """A subscriber whose work must not be lost: it stores rows before anyone sees the message."""
 
-    def store(self, transaction: Any, messages: list[Message]) -> None:
-        """Store the work inside the change's own transaction (so both commit or neither)."""
+    def wants(self, message: Message) -> bool:
+        """Whether messages like this one need rows stored (cheap, and no side effects)."""
 
-    def committed(self) -> None:
-        """Start the stored work: the change has committed."""
+    def store(self, tx: Any, messages: Sequence[Message]) -> None:
+        """Write the rows for `messages` in transaction `tx`; it may run more than once, so it touches only `tx`."""
 
-
-# Given a message about to be announced (its data not filled in), the stage of its work or None.
-Stager = Callable[[Message], Stage | None]
+    def committed(self, messages: Sequence[Message]) -> None:
+        """The rows for `messages` are committed (called once, in the event loop): start the work."""
 
 
 class EventBus:
-    """Synchronous fan-out to subscribers; a handler must not block (it queues work instead)."""
+    """Fan-out to subscribers, durable ones first; a subscriber must not block (it queues work instead)."""
 
-    def __init__(self) -> None:
-        self._durable: list[Handler] = []  # store work they must not lose (queued function runs)
-        self._live: list[Handler] = []  # deliver at once (realtime members)
-        self._stagers: list[Stager] = []  # the durable subscribers' side of staged messages
+    def __init__(self, write: Writer | None = None) -> None:
+        self._write = write  # None: no durable subscriber may join (a bus for tests of live delivery)
+        self._durable: list[DurableSubscriber] = []
+        self._live: list[Handler] = []
         self.published: Counter[str] = Counter()
         self.handler_errors = 0
 
-    def subscribe(self, handler: Handler, durable: bool = False) -> Callable[[], None]:
-        """Call `handler` for every message from now on; returns a function that unsubscribes.
+    def subscribe(self, handler: Handler) -> Callable[[], None]:
+        """Call `handler` for every message from now on; returns a function that unsubscribes."""
+        self._live.append(handler)
+        return lambda: self._live.remove(handler) if handler in self._live else None
 
-        A durable handler may return an awaitable that completes once its work is stored.
+    def subscribe_durable(self, subscriber: DurableSubscriber) -> Callable[[], None]:
+        """Store `subscriber`'s rows for every message before it is delivered; returns its unsubscribe."""
+        if self._write is None:
+            raise RuntimeError("this bus has no database to store durable subscribers' rows in")
+        self._durable.append(subscriber)
+        return lambda: self._durable.remove(subscriber) if subscriber in self._durable else None
+
+    def wants_rows(self, message: Message) -> bool:
+        """Whether some durable subscriber stores rows for messages like this one."""
+        return any(subscriber.wants(message) for subscriber in self._durable)
+
+    def store(self, tx: Any, messages: Sequence[Message]) -> None:
+        """Inside a write: the durable subscribers' rows for `messages` (they commit or fail with it)."""
+        for subscriber in tuple(self._durable):
+            wanted = [message for message in messages if subscriber.wants(message)]
+            if wanted:
+                subscriber.store(tx, wanted)
+
+    async def publish(self, message: Message) -> None:
+        """Deliver `message`; returns once the durable subscribers' rows for it are committed."""
+        await self.publish_many([message])
+
+    async def publish_many(self, messages: Sequence[Message], *, stored: bool = False) -> None:
+        """Deliver `messages`; unless `stored` (by `store`, in a write that has committed), store their rows first.
+
+        Raises what the write raised: then no subscriber has seen the messages.
         """
-        handlers = self._durable if durable else self._live
-        handlers.append(handler)
-        return lambda: handlers.remove(handler) if handler in handlers else None
+        if not stored and self._write is not None and any(self.wants_rows(message) for message in messages):
+            await self._write(lambda tx: self.store(tx, messages))
+        for subscriber in tuple(self._durable):
+            self._call(subscriber.committed, messages, messages[0].type if messages else "")
+        if messages:
+            asyncio.get_running_loop().call_soon(self._deliver, messages)
 
-    def subscribe_staged(self, stager: Stager) -> Callable[[], None]:
-        """A durable subscriber's handling of staged messages (see `stage`); returns its unsubscribe."""
-        self._stagers.append(stager)
-        return lambda: self._stagers.remove(stager) if stager in self._stagers else None
+    def _deliver(self, messages: Sequence[Message]) -> None:
+        for message in messages:
+            self.published[message.type] += 1
+            for handler in tuple(self._live):
+                self._call(handler, message, message.type)
 
-    def stage(self, template: Message) -> list[Stage]:
-        """For a change about to be written: the durable work its messages (like `template`) need.
-
-        The writer stores each stage inside the change's transaction, calls `committed` after
-        the commit, and then announces the messages with `publish_staged`.
-        """
-        stages = (stager(template) for stager in tuple(self._stagers))  # a failure fails the change
-        return [stage for stage in stages if stage is not None]
-
-    def publish_staged(self, message: Message) -> None:
-        """Deliver a message whose durable work was staged with its change (live subscribers only)."""
-        self.published[message.type] += 1
-        self._call(self._live, message)
-
-    def publish(self, message: Message) -> list[Awaitable[None]]:
-        """Deliver `message` to every subscriber; returns what durable subscribers are storing."""
-        self.published[message.type] += 1
-        pending = self._call(self._durable, message)
-        self._call(self._live, message)
-        return pending
-
-    async def publish_durably(self, message: Message, on_stored: Callable[[], None] | None = None) -> None:
-        """Store first (durable subscribers), then call `on_stored` (an acknowledgement), then deliver."""
-        self.published[message.type] += 1
-        pending = self._call(self._durable, message)
-        if len(pending) == 1:
-            await pending[0]
-        elif pending:
-            await asyncio.gather(*pending)
-        if on_stored is not None:
-            on_stored()
-        self._call(self._live, message)
-
-    def _call(self, handlers: list[Handler], message: Message) -> list[Awaitable[None]]:
-        pending: list[Awaitable[None]] = []
-        for handler in tuple(handlers):
-            try:
-                started = handler(message)
-            except Exception:
-                self.handler_errors += 1
-                log.exception("event bus subscriber failed on %s message", message.type)
-                continue
-            if started is not None:
-                pending.append(started)
-        return pending
+    def _call(self, handler: Callable[[Any], None], argument: Any, kind: str) -> None:
+        try:
+            handler(argument)
+        except Exception:
+            self.handler_errors += 1
+            log.exception("event bus subscriber failed on %s message", kind)

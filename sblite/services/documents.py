@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from sblite import filters, ids
 from sblite.errors import BadRequest, ServerError
@@ -197,19 +198,13 @@ class DocumentService:
                       write: Callable[[WithChange | None], Awaitable[list[dict]]]) -> list[dict]:
         """Write a change and announce it; the function runs it triggers commit in its transaction."""
         template = Message(type=kind, channel=rules.channel, app_id=identity.app_id, identity=identity, depth=depth)
-        stages = self._bus.stage(template)
         with_change: WithChange | None = None
-        if stages:
-            def with_change(transaction: Any, docs: list[dict]) -> None:
-                messages = _messages(template, docs)
-                for stage in stages:
-                    stage.store(transaction, messages)
+        if self._bus.wants_rows(template):
+            def with_change(tx: Any, docs: list[dict]) -> None:  # may run twice: it touches only tx
+                self._bus.store(tx, _messages(template, docs))
 
         docs = await write(with_change)
-        for stage in stages:
-            stage.committed()
-        for message in _messages(template, docs):
-            self._bus.publish_staged(message)
+        await self._bus.publish_many(_messages(template, docs), stored=True)
         return docs
 
 

@@ -147,8 +147,8 @@ class RealtimeService:
             self._hub.send(conn, as_history(self._hub.own_view(conn, frame)))
         self._hub.release(conn, channel)
         # Members see the joiner's public alias; the joiner's own copy shows its id.
-        self._bus.publish(Message(type="joined", channel=channel, data=conn.public_id, sid=conn.public_id,
-                                  app_id=app.id, identity=conn.identity))
+        await self._bus.publish(Message(type="joined", channel=channel, data=conn.public_id, sid=conn.public_id,
+                                        app_id=app.id, identity=conn.identity))
 
     async def _leave(self, conn: Connection, app: App, message: dict) -> None:
         channel = validate_channel(message.get("data"))
@@ -165,10 +165,9 @@ class RealtimeService:
         if self._channels.rule_for(app.id, channel).publish == "server":
             return self._error(conn, f"{channel} is read-only: only the server publishes there")
         # `ok` (the acknowledgement) is sent once the runs of functions it triggers are stored.
-        await self._bus.publish_durably(
-            Message(type="chan_out", channel=channel, data=_as_text(message.get("data")), sid=conn.public_id,
-                    app_id=app.id, identity=conn.identity, origin="chan_in"),
-            on_stored=lambda: self._reply(conn, "ok", ""))
+        await self._bus.publish(Message(type="chan_out", channel=channel, data=_as_text(message.get("data")),
+                                        sid=conn.public_id, app_id=app.id, identity=conn.identity, origin="chan_in"))
+        self._reply(conn, "ok", "")
 
     async def _presence(self, conn: Connection, app: App, message: dict) -> None:
         channel = validate_channel(message.get("data"))
@@ -185,5 +184,5 @@ class RealtimeService:
         kind = body.get("type")
         if not isinstance(kind, str) or not kind or len(kind) > 64:
             raise BadRequest('"type" must be a non-empty string of at most 64 characters')
-        await self._bus.publish_durably(Message(type=kind, channel=channel, data=_as_text(body.get("data")),
-                                                sid="user-msg", app_id=root.app_id, identity=root))
+        await self._bus.publish(Message(type=kind, channel=channel, data=_as_text(body.get("data")),
+                                        sid="user-msg", app_id=root.app_id, identity=root))

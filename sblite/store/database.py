@@ -173,13 +173,20 @@ class Database:
         return fn(conn)
 
     async def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """Run `fn(conn)` in the next committed batch and return its result once durable."""
+        """Run `fn(conn)` in the next committed batch and return its result once durable.
+
+        `fn` may run more than once: when another write of its batch fails, the batch is rolled
+        back and run again with a savepoint per write. So `fn` must touch only `conn` (no list
+        appended to, no counter bumped, no callback into the event loop); what is to happen
+        after the commit belongs in its result, or with the caller once this returns.
+        """
         return await self.submit(fn)
 
     def submit(self, fn: Callable[[sqlite3.Connection], T]) -> asyncio.Future[T]:
         """Queue `fn(conn)` for the next batch; the future holds its result once committed.
 
-        The write runs even if the future is cancelled (only its result is lost then).
+        The write runs even if the future is cancelled (only its result is lost then); like
+        `write`, it may run more than once, so it must touch only `conn`.
         """
         if self._closed or self._write_thread is None:
             raise DatabaseClosed("the database is closed")
@@ -193,8 +200,8 @@ class Database:
         assert conn is not None
         # Writes rarely fail, so a batch first runs without a savepoint per write (half the
         # statements); if one fails, the batch is rolled back and run again with savepoints,
-        # so only the failing write fails. Writes are functions of the database alone, so
-        # running one twice leaves no trace of the first time.
+        # so only the failing write fails. Writes touch only the connection (`write`'s
+        # contract), so running one twice leaves no trace of the first time.
         results, failure = self._run_all_or_nothing(conn, batch)
         if failure is None:
             return [(True, value) for value in results]
