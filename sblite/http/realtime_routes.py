@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import hmac
 import logging
+from typing import Any
 
 from aiohttp import WSMsgType, web
 
@@ -24,26 +24,15 @@ log = logging.getLogger(__name__)
 async def sse_connect(request: web.Request) -> web.StreamResponse:
     """Open an event stream; the first event is `init` with the connection id."""
     app = await request_app(request)
+    # No Connection header: aiohttp keeps HTTP/1.1 streams open (chunked) and ends an HTTP/1.0 one by closing.
     response = web.StreamResponse(headers={
-        "Content-Type": "text/event-stream", "Cache-Control": "no-cache", "Connection": "keep-alive",
-        "X-Accel-Buffering": "no"})
+        "Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
     await response.prepare(request)
-    await response.write(b": connected\n\n")  # sends the headers; events follow as raw chunks
-    sink = SseSink(request)
+    sink = SseSink(request, request.app[CONFIG].realtime_keepalive_seconds)
     hub = request.app[HUB]
     conn = hub.connect(app.id, "sse", sink)
-    keepalive = request.app[CONFIG].realtime_keepalive_seconds
     try:
-        while not sink.done.is_set():
-            try:
-                await asyncio.wait_for(sink.done.wait(), keepalive)
-            except asyncio.TimeoutError:
-                sink.keepalive()
-        if sink.going_away:
-            try:
-                await response.write_eof()
-            except ConnectionError:
-                pass  # the client left first
+        await sink.run(response)
     finally:
         hub.disconnect(conn)
     return response
@@ -68,7 +57,7 @@ async def sse_message(request: web.Request) -> web.Response:
     return json_response(True)
 
 
-def _presented_token(request: web.Request, message: dict) -> str:
+def _presented_token(request: web.Request, message: dict[str, Any]) -> str:
     """The token a posted message carries (body `token`, else the Bearer header); 401 if they differ."""
     field = message.get("token")
     field = field if isinstance(field, str) else ""

@@ -1,18 +1,22 @@
-"""Frame writers for realtime connections: SSE events and WebSocket text frames.
+"""Outgoing side of realtime connections: SSE events and WebSocket text frames.
 
-Both write to the connection's transport without waiting, so the hub can fan a message out
-to thousands of members in one pass; the transport's buffer size tells the hub how far a
-client has fallen behind. What one turn of the event loop sends to a connection goes out in
-one write.
+The hub hands a sink each frame without waiting, so it can fan a message out to thousands of
+members in one pass. A sink keeps the frames in a bounded outbox (a deque and its byte count)
+that one writer per connection drains through aiohttp's own writers: `StreamResponse.write` for
+SSE (chunked over HTTP/1.1, a plain body over HTTP/1.0) and `WebSocketResponse.send_frame` for
+WebSocket, so nothing goes out after aiohttp has sent a close frame. The writer takes everything
+queued when it wakes: the frames one turn of the event loop sends to a listener go out together.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import enum
 import socket
-import struct
+from collections import deque
 
-from aiohttp import WSCloseCode, web
+from aiohttp import WSCloseCode, WSMsgType, web
 
 
 # The kernel's send buffer counts too when a client stops reading: keep it small, so the
@@ -20,112 +24,169 @@ from aiohttp import WSCloseCode, web
 SEND_BUFFER_BYTES = 64 * 1024
 
 
-class _TransportSink:
-    """What both sinks share: the transport, its backlog, and whether the client is still there."""
+class State(enum.Enum):
+    """Where a sink is in its life."""
+
+    OPEN = "open"  # frames are taken and written
+    CLOSING = "closing"  # the server is going away: write what is queued, then end the stream
+    CLOSED = "closed"  # nothing more is written
+
+
+class _Outbox:
+    """What both sinks share: the queued frames, their size, the state, and the client's transport."""
 
     def __init__(self, request: web.Request) -> None:
+        self.state = State.OPEN
         self._transport = request.transport
-        self._loop = asyncio.get_running_loop()
-        self._queued: list[bytes] = []  # written together once this turn of the event loop ends
+        self._frames: deque[bytes] = deque()
         self._queued_bytes = 0
+        self._wakeup: asyncio.Future[None] | None = None
+        self._aborting = False
         sock = self._transport.get_extra_info("socket") if self._transport is not None else None
         if sock is not None:
-            try:
+            with contextlib.suppress(OSError):
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER_BYTES)
-            except OSError:
-                pass
 
     def alive(self) -> bool:
-        """False once the client has gone."""
-        return self._transport is not None and not self._transport.is_closing()
+        """False once the client has gone or the sink is closed."""
+        return self.state is State.OPEN and self._transport is not None and not self._transport.is_closing()
 
     def pending_bytes(self) -> int:
-        """Bytes the client has not taken yet."""
-        return self._transport.get_write_buffer_size() + self._queued_bytes if self.alive() else 0
+        """Bytes queued or buffered by the transport that the client has not taken yet."""
+        transport = self._transport
+        if transport is None or not self.alive():
+            return 0
+        return self._queued_bytes + transport.get_write_buffer_size()
 
     def _queue(self, data: bytes) -> None:
-        """Write `data` with whatever else this turn of the loop sends here: one system call for all."""
-        if not self._queued:
-            self._loop.call_soon(self._flush)
-        self._queued.append(data)
+        """Add `data` to the outbox and wake the writer if it is waiting."""
+        if self.state is not State.OPEN:
+            return
+        self._frames.append(data)
         self._queued_bytes += len(data)
+        self._wake()
 
-    def _flush(self) -> None:
-        queued, self._queued, self._queued_bytes = self._queued, [], 0
-        if queued and self.alive():
-            self._transport.write(queued[0] if len(queued) == 1 else b"".join(queued))
+    def _wake(self) -> None:
+        wakeup, self._wakeup = self._wakeup, None
+        if wakeup is not None and not wakeup.done():
+            wakeup.set_result(None)
+
+    async def _next_batch(self) -> list[bytes] | None:
+        """Everything queued, once there is something; None when the sink is closed and drained."""
+        while not self._frames:
+            if self.state is not State.OPEN:
+                return None
+            self._wakeup = asyncio.get_running_loop().create_future()
+            await self._wakeup
+        frames = list(self._frames)
+        self._frames.clear()
+        self._queued_bytes = 0
+        return frames
+
+    def _end(self, going_away: bool) -> None:
+        """Stop taking frames: drain the outbox first on shutdown, drop the client at once otherwise."""
+        if self.state is State.CLOSED:
+            return
+        self.state = State.CLOSING if going_away else State.CLOSED
+        if not going_away:
+            self._aborting = True
+            # What was queued before (an error frame, say) still goes out if the socket takes it
+            # at once; a client that is behind is dropped now, with its backlog.
+            if not self._frames or self._transport is None or self._transport.get_write_buffer_size():
+                self._abort()
+        self._wake()
 
     def _abort(self) -> None:
-        self._flush()  # what was sent before goes out if the socket takes it, as with no queue
+        self._frames.clear()
+        self._queued_bytes = 0
         if self._transport is not None:
             self._transport.abort()
 
+    def _finish(self) -> None:
+        """The writer has stopped: nothing more is written."""
+        self.state = State.CLOSED
+        if self._aborting:
+            self._abort()
+        self._frames.clear()
+        self._queued_bytes = 0
 
-class SseSink(_TransportSink):
-    """Writes `data: <frame>` events as HTTP/1.1 chunks on a prepared event-stream response."""
 
-    def __init__(self, request: web.Request) -> None:
+class SseSink(_Outbox):
+    """Writes `data: <frame>` events on a prepared event-stream response."""
+
+    def __init__(self, request: web.Request, keepalive_seconds: float) -> None:
         super().__init__(request)
-        self.done = asyncio.Event()
-        self.going_away = False
+        self._keepalive_seconds = keepalive_seconds
+        self._keepalive = asyncio.get_running_loop().call_later(keepalive_seconds, self._ping)
+        self._queue(b": connected\n\n")  # goes out at once: the client sees the headers
 
     def send(self, frame: bytes) -> None:
-        """Write one event."""
-        self._write(b"data: " + frame + b"\n\n")
+        """Queue one event."""
+        self._queue(b"data: " + frame + b"\n\n")
 
-    def keepalive(self) -> None:
-        """Write a comment line; it also reveals a client that went away."""
-        self._write(b": ping\n\n")
-
-    def _write(self, event: bytes) -> None:
-        if not self.alive():
-            self.done.set()
-            return
-        # The response uses chunked transfer encoding: frame each event as one chunk.
-        self._queue(b"%x\r\n%b\r\n" % (len(event), event))
+    def _ping(self) -> None:
+        """A comment line keeps an idle stream open and reveals a client that went away."""
+        self._queue(b": ping\n\n")
+        if self.state is State.OPEN:
+            self._keepalive = asyncio.get_running_loop().call_later(self._keepalive_seconds, self._ping)
 
     def close(self, going_away: bool) -> None:
-        """End the stream: after what is buffered on shutdown, at once for a slow client."""
-        self.going_away = going_away
-        if going_away:
-            self._flush()
-        else:
-            self._abort()
-        self.done.set()
+        """End the stream: after what is queued on shutdown, at once for a slow client."""
+        self._end(going_away)
+
+    async def run(self, response: web.StreamResponse) -> None:
+        """Write queued events until the sink closes or the client goes; then end the body on shutdown."""
+        try:
+            while (batch := await self._next_batch()) is not None:
+                await response.write(batch[0] if len(batch) == 1 else b"".join(batch))
+            if self.state is State.CLOSING:
+                await response.write_eof()
+        except ConnectionError:
+            pass  # the client left
+        finally:
+            self._finish()
+            self._keepalive.cancel()
 
 
-class WsSink(_TransportSink):
-    """Writes unmasked, uncompressed WebSocket text frames."""
+class WsSink(_Outbox):
+    """Sends text frames through aiohttp's WebSocket writer, and closes with 1001 on shutdown."""
 
     def __init__(self, request: web.Request, ws: web.WebSocketResponse) -> None:
         super().__init__(request)
         self._ws = ws
-        self._closing: asyncio.Task | None = None
+        self._writer = asyncio.ensure_future(self._run())
 
-    def send(self, data: bytes) -> None:
-        """Write one text frame."""
-        if not self.alive():
-            return
-        size = len(data)
-        if size < 126:
-            header = struct.pack("!BB", 0x81, size)
-        elif size < 65536:
-            header = struct.pack("!BBH", 0x81, 126, size)
-        else:
-            header = struct.pack("!BBQ", 0x81, 127, size)
-        self._queue(header + data)
+    def send(self, frame: bytes) -> None:
+        """Queue one text frame."""
+        self._queue(frame)
+
+    def alive(self) -> bool:
+        """False once the client has gone or a close frame was sent."""
+        return not self._ws.closed and super().alive()
 
     def close(self, going_away: bool) -> None:
-        """Close with 1001 on shutdown; drop a slow client at once."""
-        if not going_away:
-            self._abort()
-            return
-        self._flush()  # the close frame goes after every message queued before it
-        if self._closing is None:
-            self._closing = asyncio.ensure_future(self._ws.close(code=WSCloseCode.GOING_AWAY,
-                                                                 message=b"server shutting down"))
+        """Close with 1001 after what is queued on shutdown; drop a slow client at once."""
+        self._end(going_away)
 
     async def wait_closed(self) -> None:
-        """Wait for a close started by `close`."""
-        if self._closing is not None:
-            await self._closing
+        """Stop the writer (unless it is closing the socket on shutdown) and wait for it to finish."""
+        if self.state is State.OPEN:
+            self.state = State.CLOSED
+            self._frames.clear()
+            self._wake()
+        await self._writer
+
+    async def _run(self) -> None:
+        ws = self._ws
+        try:
+            while (batch := await self._next_batch()) is not None:
+                for frame in batch:
+                    if ws.closed:  # aiohttp has sent a close frame: nothing may follow it
+                        return
+                    await ws.send_frame(frame, WSMsgType.TEXT)
+            if self.state is State.CLOSING and not ws.closed:
+                await ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutting down")
+        except ConnectionError:
+            pass  # the client left
+        finally:
+            self._finish()

@@ -37,7 +37,7 @@ class Sink(Protocol):
         """Queue one Payload JSON (UTF-8) for the client without waiting."""
 
     def pending_bytes(self) -> int:
-        """Bytes written but not yet taken by the client."""
+        """Bytes queued or written but not yet taken by the client."""
 
     def close(self, going_away: bool) -> None:
         """End the connection: gracefully when the server goes away, at once otherwise."""
