@@ -9,13 +9,14 @@ import time
 import pytest
 
 from sblite.functions.recorder import RunRecorder
-from sblite.http.keys import DATABASE, DISPATCHER
+from sblite.http.keys import ACCOUNTS, DATABASE, DISPATCHER
 from sblite.model import Message
 from sblite.services.bus import EventBus
 from sblite.services.hub import Hub, HubLimits
 from sblite.store import Database, DatabaseClosed, FunctionStore
-from sblite.store.functions import RunRecord
+from sblite.store.functions import Job, RunRecord
 from tests.function_helpers import add_function, wait_runs
+from tests.support import DEV_PK
 from tests.test_hub import RecordingSink
 
 
@@ -74,3 +75,25 @@ async def test_a_change_whose_batch_runs_twice_queues_and_starts_its_run_once(ap
     assert [doc["n"] for doc in seen["results"]] == [1]
     dispatcher = api.client.server.app[DISPATCHER]
     assert (dispatcher.stats["queued"], dispatcher.stats["succeeded"]) == (1, 1)
+
+
+async def test_an_exception_in_a_run_is_a_failed_attempt_with_backoff_not_a_tight_loop(api, caplog):
+    app = api.client.server.app
+    added = await add_function(api, "victim", 'function handle(b) { return 1; }', "work")
+    app_id = (await app[ACCOUNTS].app_for_pk(DEV_PK)).id
+    store = FunctionStore(app[DATABASE])
+    # A job whose stored identity is broken: running it raises before the function is called.
+    job = Job(id="broken-job", app_id=app_id, function_id=added["id"], message={"type": "work", "data": "x"},
+              identity={"app_id": app_id}, attempts=0, next_at=time.time(), status="queued", last_error=None)
+    await app[DATABASE].write(lambda conn: FunctionStore.enqueue_in(conn, [job], "2026-01-01T00:00:00Z"))
+    await store.reschedule(job.id, 3, time.time(), "parked for the test", park=True)
+    with caplog.at_level(logging.ERROR, logger="sblite.functions.dispatch"):
+        started = time.time()
+        assert await app[DISPATCHER].replay(app_id, job.id)
+        await asyncio.sleep(0.5)  # a tight loop would have run it hundreds of times by now
+    [queued] = await store.jobs(app_id, "queued", 10)
+    assert (queued.id, queued.attempts) == (job.id, 1)
+    assert queued.next_at >= started + 1.0  # the first backoff
+    assert "KeyError" in (queued.last_error or "") or "internal error" in (queued.last_error or "")
+    assert app[DISPATCHER].stats["internal_errors"] == 1
+    assert [r.exc_info is not None for r in caplog.records] == [True]  # logged once, with its traceback

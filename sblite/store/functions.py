@@ -6,6 +6,7 @@ import asyncio
 
 import sqlite3
 from dataclasses import dataclass
+from collections.abc import Collection
 from typing import Any
 
 from sblite.errors import BadRequest
@@ -178,11 +179,12 @@ class FunctionStore:
             "INSERT INTO function_jobs (id, app_id, function_id, message, identity, next_at, created) "
             "VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
 
-    async def due_jobs(self, now: float, limit: int, after_seq: int = 0) -> list[Job]:
-        """Queued jobs whose time has come, oldest first, at most `limit`, only those after `after_seq`."""
+    async def due_jobs(self, now: float, limit: int, skip: Collection[str] = ()) -> list[Job]:
+        """Queued jobs whose time has come, oldest first, at most `limit`, leaving out the ids in `skip`."""
+        skipped = dumps_stored(list(skip))
         rows = await self._db.read(lambda c: c.execute(
-            "SELECT * FROM function_jobs WHERE status = 'queued' AND next_at <= ? AND seq > ? ORDER BY seq LIMIT ?",
-            (now, after_seq, limit)).fetchall())
+            "SELECT * FROM function_jobs WHERE status = 'queued' AND next_at <= ? "
+            "AND id NOT IN (SELECT value FROM json_each(?)) ORDER BY seq LIMIT ?", (now, skipped, limit)).fetchall())
         return [_job(row) for row in rows]
 
     async def next_due(self, after: float) -> float | None:
