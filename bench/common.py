@@ -214,9 +214,11 @@ class CpuMeter:
         wall = max(end["wall"] - start["wall"], 1e-9)
         busy = end["machine"][0] - start["machine"][0]
         total = max(end["machine"][1] - start["machine"][1], 1)
-        return {"server": round(100 * (end["server"] - start["server"]) / wall, 1),
-                "load": round(100 * (end["load"] - start["load"]) / wall, 1),
-                "machine": round(100 * busy / total, 1)}
+        server = 100 * (end["server"] - start["server"]) / wall
+        load = 100 * (end["load"] - start["load"]) / wall
+        cores = 100 * busy / total * (os.cpu_count() or 1)
+        return {"server": round(server, 1), "load": round(load, 1), "machine": round(100 * busy / total, 1),
+                "other": round(max(0.0, cores - server - load), 1)}
 
 
 # --------------------------------------------------------------------------- wrk

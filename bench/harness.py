@@ -26,7 +26,7 @@ from typing import Any, Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import BenchError, CpuMeter, pocketbase_binary, start_pocketbase, start_sblite, summary, wrk  # noqa: E402
+from common import BenchError, CpuMeter, pocketbase_binary, summary, wrk  # noqa: E402
 from fanout import ramp  # noqa: E402
 from targets import CREATE_BODY, PocketBase, Sblite  # noqa: E402
 
@@ -71,33 +71,26 @@ def load_workload(targets: list[Target], name: str, args: argparse.Namespace, co
     return alternate(targets, args.runs, lambda t: drive(t, getattr(t, name)(), args.seconds, connections), name)
 
 
-def startup(kind: type, workdir: Path, index: int) -> dict[str, Any]:
-    """A fresh start: ms to the first answered request, then the RSS once it has settled."""
-    folder = workdir / f"start-{kind.name}-{index}"
+def fresh(kind: type, workdir: Path, index: int, count: int) -> dict[str, Any]:
+    """A fresh server: ms to its first answer; RSS set up and idle, then with `count` realtime clients."""
+    folder = workdir / f"fresh-{kind.name}-{index}"
     folder.mkdir()
-    server = start_sblite(folder) if kind is Sblite else start_pocketbase(folder)
-    try:
-        time.sleep(0.5)
-        return {"ms": round(server.started_ms, 1), "rss_mib": round(server.rss_kib() / 1024, 1)}
-    finally:
-        server.stop()
+    target = kind(folder)
 
-
-def realtime_idle(target: Target, count: int) -> dict[str, Any]:
-    """RSS before and while `count` realtime clients are connected and subscribed."""
     async def hold() -> dict[str, Any]:
+        await asyncio.sleep(0.5)
         before = target.server.rss_kib()
-        began = time.perf_counter()
         held = await target.hold_realtime(count)
-        setup_s = time.perf_counter() - began
         await asyncio.sleep(1)
         during = target.server.rss_kib()
         target.server.check()
         await target.release_realtime(held)
-        await asyncio.sleep(0.5)
-        return {"rss_idle_mib": round(before / 1024, 1), "rss_held_mib": round(during / 1024, 1),
-                "kib_per_connection": round((during - before) / count, 1), "setup_s": round(setup_s, 2)}
-    return asyncio.run(hold())
+        return {"ms": round(target.server.started_ms, 1), "rss_idle_mib": round(before / 1024, 1),
+                "rss_held_mib": round(during / 1024, 1), "kib_per_connection": round((during - before) / count, 1)}
+    try:
+        return asyncio.run(hold())
+    finally:
+        target.server.stop()
 
 
 def sqlite_limit(path: Path, seconds: float, per_commit: int) -> dict[str, Any]:
@@ -128,16 +121,14 @@ def sitting(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     """Every workload, alternating sblite and PocketBase."""
     report: dict[str, Any] = {"machine": machine(), "args": vars(args), "results": {}}
     res = report["results"]
-    log("start-up times")
+    log(f"fresh starts, {args.realtime} idle realtime connections")
     kinds: list[Any] = [Sblite, PocketBase]
     counter = iter(range(1000))
-    res["startup"] = alternate(kinds, args.runs, lambda k: startup(k, workdir, next(counter)), "startup")
+    res["fresh"] = alternate(kinds, args.runs, lambda k: fresh(k, workdir, next(counter), args.realtime), "fresh")
     (workdir / "sb").mkdir()
     (workdir / "pb").mkdir()
     targets: list[Target] = [Sblite(workdir / "sb"), PocketBase(workdir / "pb")]
     try:
-        log(f"{args.realtime} idle realtime connections")
-        res["realtime_idle"] = alternate(targets, args.runs, lambda t: realtime_idle(t, args.realtime), "realtime")
         res["create"] = load_workload(targets, "create", args, args.connections)
         res["function"] = load_workload(targets, "function", args, args.connections)
         for target in targets:
@@ -150,7 +141,7 @@ def sitting(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         res["list_indexed"] = alternate([pocketbase], args.runs, lambda t: drive(
             t, t.list(), args.seconds, args.list_connections), "list, indexed")
         if args.fanout:
-            rates = [5, 20] if args.quick else [5, 10, 25, 50, 100, 200]
+            rates = [2, 10] if args.quick else [1, 2, 5, 10, 25, 50, 100, 200]
             seconds = min(args.seconds, 5)
             res["fanout"] = alternate(targets, args.runs, lambda t: ramp(t, args.realtime, rates, seconds, 250, log),
                                       "fan-out")
@@ -223,11 +214,10 @@ def rows(report: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     pair(f"function doing one write over HTTP, {conns} connections", "function", "per_s", "/s", p99=True)
     pair(f"realtime fan-out to {args['realtime']:,} subscribers: most deliveries/s with p99 < 250 ms, none lost",
          "fanout", "best_per_s", "/s", p99=True)
-    pair("start-up to the first answered request", "startup", "ms", " ms")
-    pair("RSS idle, fresh start", "startup", "rss_mib", " MiB")
-    pair("RSS idle, set up, before load", "realtime_idle", "rss_idle_mib", " MiB")
-    pair(f"RSS with {args['realtime']:,} idle realtime connections", "realtime_idle", "rss_held_mib", " MiB")
-    pair("memory per idle realtime connection", "realtime_idle", "kib_per_connection", " KiB")
+    pair("start-up to the first answered request", "fresh", "ms", " ms")
+    pair("RSS idle, set up (sblite: with its function workers)", "fresh", "rss_idle_mib", " MiB")
+    pair(f"RSS with {args['realtime']:,} idle realtime connections", "fresh", "rss_held_mib", " MiB")
+    pair("memory per idle realtime connection", "fresh", "kib_per_connection", " KiB")
     for per_commit in (1, conns):
         key = f"sqlite_{per_commit}"
         if key in res:
@@ -248,7 +238,8 @@ def render(report: dict[str, Any]) -> str:
         lines.append(f"Load generator (wrk and this script) at most {max(c['load'] for c in loads):.0f}% of one core "
                      f"while the server used {min(c['server'] for c in loads):.0f}-{max(c['server'] for c in loads):.0f}%; "
                      f"machine busy {min(c['machine'] for c in loads):.0f}-{max(c['machine'] for c in loads):.0f}% "
-                     f"of its {report['machine']['cpus']} CPUs.")
+                     f"of its {report['machine']['cpus']} CPUs, other processes taking "
+                     f"{min(c['other'] for c in loads):.0f}-{max(c['other'] for c in loads):.0f}% of a core.")
     fan = [s["cpu"] for runs in res.get("fanout", {}).values() for r in runs for s in r["steps"]]
     if fan:
         lines.append(f"Fan-out: the receiving processes and the publisher used at most {max(c['load'] for c in fan):.0f}% "
