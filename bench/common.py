@@ -135,7 +135,8 @@ def start_sblite(workdir: Path, env: dict[str, str] | None = None) -> Server:
     cmd = [sys.executable, "-m", "sblite", "serve", "--host", "127.0.0.1", "--port", str(port),
            "--db", str(workdir / "sblite.db")]
     pythonpath = os.pathsep.join(p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH")) if p)
-    return spawn("sblite", cmd, workdir, port, "/ping", {"PYTHONUNBUFFERED": "1", "PYTHONPATH": pythonpath, **(env or {})})
+    env = {"PYTHONUNBUFFERED": "1", "PYTHONPATH": pythonpath, **(env or {})}
+    return spawn("sblite", cmd, workdir, port, "/ping", env)
 
 
 def pocketbase_binary() -> str:

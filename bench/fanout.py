@@ -9,6 +9,7 @@ every delivery arrived and p99 stayed under the target; the ramp stops at the fi
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import multiprocessing
 import re
 import time
@@ -101,11 +102,9 @@ class Receivers:
 
     def close(self) -> None:
         """Stop every receiving process."""
-        for pipe, proc in zip(self.pipes, self.procs):
-            try:
+        for pipe, proc in zip(self.pipes, self.procs, strict=True):
+            with contextlib.suppress(OSError):
                 pipe.send("close")
-            except OSError:
-                pass
             proc.join(5)
             if proc.is_alive():
                 proc.kill()
@@ -129,7 +128,7 @@ async def publish(target: Sblite | PocketBase, rate: int, seconds: float) -> tup
     outcome = {"ok": 0, "failed": 0}
     async with aiohttp.ClientSession(headers=headers, connector=aiohttp.TCPConnector(limit=50)) as session:
         async def one() -> None:
-            body = ('{"title":"fan","n":%d,"done":false}' % now_us()).encode()
+            body = f'{{"title":"fan","n":{now_us()},"done":false}}'.encode()
             try:
                 async with session.post(request["url"], data=body) as resp:
                     await resp.read()

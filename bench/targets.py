@@ -12,8 +12,9 @@ import re
 import sqlite3
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any
 
 import aiohttp
 
@@ -42,7 +43,7 @@ routerAdd("POST", "/bench/fn", (e) => {
   return e.json(200, { id: rec.id });
 }, $apis.requireAuth());
 """
-OnEvent = Optional[Callable[[bytes], None]]
+OnEvent = Callable[[bytes], None] | None
 _PUMPS: set[asyncio.Task[None]] = set()  # the readers of held SSE streams
 AUTHED = '@request.auth.id != ""'
 

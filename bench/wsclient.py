@@ -15,7 +15,7 @@ import asyncio
 import base64
 import os
 import struct
-from typing import Callable
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
 TEXT, CLOSE, PING, PONG = 0x1, 0x8, 0x9, 0xA
@@ -111,7 +111,7 @@ class WebSocket:
 
     @classmethod
     async def connect(cls, url: str, on_text: Callable[[str], None], on_close: Callable[[], None],
-                      timeout: float = 10) -> "WebSocket":
+                      timeout: float = 10) -> WebSocket:
         """Open `ws://host:port/path?query` and complete the upgrade."""
         parts = urlsplit(url)
         loop = asyncio.get_running_loop()
