@@ -28,11 +28,11 @@ async def sse_connect(request: web.Request) -> web.StreamResponse:
     response = web.StreamResponse(headers={
         "Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
     await response.prepare(request)
-    sink = SseSink(request, request.app[CONFIG].realtime_keepalive_seconds)
+    sink = SseSink(request, response)
     hub = request.app[HUB]
     conn = hub.connect(app.id, "sse", sink)
     try:
-        await sink.run(response)
+        await sink.run(request.app[CONFIG].realtime_keepalive_seconds)
     finally:
         hub.disconnect(conn)
     return response
