@@ -1,10 +1,10 @@
-# One command to serve, one to test. Both create .venv on first use.
+# One command to serve, one to test, one to lint and type-check. Each creates .venv on first use.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: serve test bench clean
+.PHONY: serve test check bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,6 +17,10 @@ serve: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+check: $(STAMP)
+	$(BIN)/ruff check sblite tests
+	$(BIN)/mypy
 
 # sblite side by side with PocketBase (bench/README.md); `make bench ARGS=--quick` for a short run.
 BENCH_STAMP := $(VENV)/.bench-installed

@@ -11,6 +11,7 @@ outside does not take the server down and the pool refills.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import os
 import signal
@@ -112,10 +113,8 @@ async def _probe(api: Api, token: str, stop: asyncio.Event) -> list[float]:
             status, body = await api.call("GET", "/db/probes?size=5", token)
             assert status == 200, body
         times.append(time.monotonic() - started)
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), PROBE_EVERY)
-        except asyncio.TimeoutError:
-            pass
     return times
 
 
@@ -246,7 +245,8 @@ async def test_worker_killed_mid_run_fails_that_run_only(aiohttp_client, tmp_pat
 
 async def test_log_lines_are_capped(aiohttp_client, tmp_path):
     api = await _app(aiohttp_client, tmp_path, functions_max_log_lines=20)
-    await _add(api, "chatty", "function handle() { for (var i = 0; i < 1000; i++) { log('line ' + i); } return 'done'; }")
+    await _add(api, "chatty",
+               "function handle() { for (var i = 0; i < 1000; i++) { log('line ' + i); } return 'done'; }")
     token = await api.register()
     status, answer, _ = await _exec(api, token, "chatty")
     assert status == 200, answer

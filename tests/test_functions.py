@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 
 import pytest
 from aiohttp import web
@@ -884,7 +884,7 @@ async def test_queued_runs_resume_after_a_restart(aiohttp_client, tmp_path):
     jobs = await eventually(waiting_after_one_failure, 5, "a job waiting for its retry")
     assert len(jobs) == 1 and "first attempt fails" in jobs[0]["lastError"]
     await first.client.close()  # the retry is 1 s away: it has not run
-    closed_at = datetime.now(timezone.utc)
+    closed_at = datetime.now(UTC)
 
     second = Api(await aiohttp_client(create_app(config)))
     status, admin = await second.call("POST", "/login", json={"email": DEV_ADMIN_EMAIL, "password": DEV_ADMIN_PASSWORD})

@@ -186,7 +186,8 @@ async def test_history_includes_everything_published_before_the_join(api, connec
     for attempt in range(10):  # no waiting between the publishes and the join
         channel = "ticker"
         for n in range(4):
-            await api.root("POST", "/publish-message", json={"channel": channel, "type": "tick", "data": f"{attempt}.{n}"})
+            await api.root("POST", "/publish-message",
+                           json={"channel": channel, "type": "tick", "data": f"{attempt}.{n}"})
         assert (await reader.join(channel))["type"] == "ok"
         replay = [await reader.next() for _ in range(3)]
         assert [f["data"] for f in replay] == [f"{attempt}.{n}" for n in (1, 2, 3)]

@@ -206,7 +206,7 @@ async def test_failed_auth_is_throttled_per_address(aiohttp_client, tmp_path, tr
         refused = await try_auth(opened[0], token)  # even a good token, until the address cools down
         assert refused["type"] == "error" and "try again in" in refused["data"], refused
         status, text = await api.call("POST", "/login", json={"email": "x@example.com", "password": "nope"})
-        assert status == 429  # the same limits as sign-in
+        assert status == 429, text  # the same limits as sign-in
         page = await metrics_text(api)
         assert (auth_attempts(page, "failed"), auth_attempts(page, "refused")) == (3, 1)
         assert counter(page, "auth_throttled") == 1

@@ -148,7 +148,8 @@ class Dispatcher:
         """Start the oldest due jobs that are not running, while there is room."""
         while room := policy.room(self._max_running, len(self._running)):
             now = self._clock()
-            self._finished_during_read = finished = set()
+            finished: set[str] = set()
+            self._finished_during_read = finished
             try:
                 jobs = await self._store.due_jobs(now, room, skip=tuple(self._running))
             finally:

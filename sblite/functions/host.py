@@ -94,7 +94,7 @@ class HostApi:
         return await self._documents.create(ctx.identity, col, doc, depth=ctx.next_depth)
 
     async def _list(self, ctx: RunContext, col: str, params: Any = None) -> Any:
-        return await self._documents.list(ctx.identity, col, _paging(params))
+        return await self._documents.list_documents(ctx.identity, col, _paging(params))
 
     async def _get(self, ctx: RunContext, col: str, doc_id: str) -> Any:
         return await self._documents.get(ctx.identity, col, _text(doc_id, "id"))

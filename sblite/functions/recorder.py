@@ -29,7 +29,7 @@ class RunRecorder:
         self._delay = delay
         self._pending: list[tuple[str, RunRecord, str | None]] = []
         self._written: list[asyncio.Future[None]] = []  # one per pending run that finishes a job
-        self._flushing: asyncio.Task | None = None
+        self._flushing: asyncio.Task[None] | None = None
         self.failures = 0
 
     def record(self, app_id: str, run: RunRecord, job_id: str | None) -> asyncio.Future[None] | None:

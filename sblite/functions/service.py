@@ -98,7 +98,7 @@ class FunctionService:
         """The worker pool (for metrics and tests)."""
         return self._pool
 
-    def named(self, app_id: str, name: str) -> FunctionRecord:
+    def named(self, app_id: str, name: object) -> FunctionRecord:
         """The app's function of this name, or NotFound."""
         record = self._by_app.get(app_id, {}).get(validate_name(name))
         if record is None:
@@ -152,7 +152,7 @@ class FunctionService:
         self._remember(updated)
         return self.describe(updated)
 
-    def _target(self, root: Identity, body: dict) -> FunctionRecord:
+    def _target(self, root: Identity, body: dict[str, Any]) -> FunctionRecord:
         if isinstance(body.get("id"), str) and body["id"]:
             record = self._by_id.get(body["id"])
             if record is None or record.app_id != root.app_id:
@@ -166,7 +166,7 @@ class FunctionService:
         await self._store.delete(record.id)
         self._forget(record)
 
-    def list(self, root: Identity) -> list[dict[str, Any]]:
+    def list_functions(self, root: Identity) -> list[dict[str, Any]]:
         """The app's functions, most recently changed first."""
         records = sorted(self._by_app.get(root.app_id, {}).values(), key=_updated_order, reverse=True)
         return [self.describe(record) for record in records]
@@ -178,7 +178,7 @@ class FunctionService:
         runs = await self._store.runs(record.id, self.limits.history)
         return {**self.describe(record), "history": [run_json(run) for run in runs]}
 
-    async def runs(self, root: Identity, name: str | None, failed_only: bool, limit: int = 100) -> list[dict]:
+    async def runs(self, root: Identity, name: str | None, failed_only: bool, limit: int = 100) -> list[dict[str, Any]]:
         """The app's recent runs, optionally of one function and only failures."""
         function_id = self.named(root.app_id, name).id if name else None
         await self._recorder.flush()
@@ -239,7 +239,8 @@ class FunctionService:
 
     # --- running
 
-    async def call_web(self, identity: Identity, name: str, body: Any, query: dict, headers: dict) -> str:
+    async def call_web(self, identity: Identity, name: str, body: Any, query: dict[str, Any],
+                       headers: dict[str, Any]) -> str:
         """Run a function for an HTTP caller; its return value's JSON, or ApiError(500) with its error."""
         record = self.named(identity.app_id, name)
         spec = {"kind": "web", "body": body, "query": query, "headers": headers}
@@ -280,7 +281,7 @@ def _updated_order(record: FunctionRecord) -> datetime:
     return datetime.fromisoformat(record.updated.replace("Z", "+00:00"))
 
 
-def _object(body: Any) -> dict:
+def _object(body: Any) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise BadRequest("invalid body: expected a JSON object")
     return body

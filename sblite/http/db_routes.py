@@ -56,7 +56,8 @@ async def create(request: web.Request) -> web.Response:
 async def list_documents(request: web.Request) -> web.Response:
     """A page of readable documents."""
     identity = caller(request)
-    return json_response(await request.app[DOCUMENTS].list(identity, request.match_info["col"], paging(request)))
+    page = await request.app[DOCUMENTS].list_documents(identity, request.match_info["col"], paging(request))
+    return json_response(page)
 
 
 @routes.put("/db/{col}", USER_OR_PUB)

@@ -51,7 +51,7 @@ async def info(request: web.Request) -> web.Response:
 async def list_functions(request: web.Request) -> web.Response:
     """Root: every function of the app."""
     root = caller(request)
-    return json_response(request.app[FUNCTIONS].list(root))
+    return json_response(request.app[FUNCTIONS].list_functions(root))
 
 
 @routes.get("/fn/runs", ROOT)

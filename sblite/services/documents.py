@@ -38,13 +38,13 @@ def _scope(identity: Identity, rules: CollectionRules, level: Level) -> Scope:
     return Scope(identity.app_id, rules.name, account_id=identity.account_id, owner_id=identity.user_id)
 
 
-def _require_object(value: Any, what: str = "invalid body: a document must be a JSON object") -> dict:
+def _require_object(value: Any, what: str = "invalid body: a document must be a JSON object") -> dict[str, Any]:
     if not isinstance(value, dict):
         raise BadRequest(what)
     return value
 
 
-def _storable(doc: dict) -> dict:
+def _storable(doc: dict[str, Any]) -> dict[str, Any]:
     """A document (or patch) that nests within the limit, so that it encodes inside any answer."""
     if exceeds_depth(doc, MAX_DEPTH):
         raise BadRequest(f"invalid document: nested deeper than {MAX_DEPTH} levels")
@@ -55,7 +55,7 @@ def _offset(page: int, size: int) -> int:
     """Rows skipped before `page`; SQLite takes no offset beyond 64 bits."""
     offset = (page - 1) * size
     if offset > filters.INT64_MAX:
-        raise BadRequest(f"page {page} is too large: (page - 1) × size must fit in 64 bits "
+        raise BadRequest(f"page {page} is too large: (page - 1) * size must fit in 64 bits "
                          f"(at most {filters.INT64_MAX})")
     return offset
 
@@ -68,7 +68,7 @@ class DocumentService:
         self._bus = bus
         self._max_page_size = max_page_size
 
-    async def create(self, identity: Identity, collection: str, body: Any, *, depth: int = 0) -> dict:
+    async def create(self, identity: Identity, collection: str, body: Any, *, depth: int = 0) -> dict[str, Any]:
         """Create one document stamped with the caller's account and user (`depth`: see `Message.depth`)."""
         rules = collection_rules(collection)
         doc = _require_object(body)
@@ -83,14 +83,14 @@ class DocumentService:
         created = await self._insert(identity, rules, body, depth) if body else []
         return len(created)
 
-    async def _insert(self, identity: Identity, rules: CollectionRules, docs: list[dict],
-                      depth: int) -> list[dict]:
+    async def _insert(self, identity: Identity, rules: CollectionRules, docs: list[dict[str, Any]],
+                      depth: int) -> list[dict[str, Any]]:
         new = [NewDocument(id=ids.new_id(), account_id=identity.account_id, owner_id=identity.user_id,
                            data=strip_system_keys(_storable(doc))) for doc in docs]
         return await self._change(identity, rules, "db_created", depth, lambda with_change: self._store.insert(
             identity.app_id, rules.name, new, now_text(), with_change))
 
-    async def get(self, identity: Identity, collection: str, doc_id: str) -> dict:
+    async def get(self, identity: Identity, collection: str, doc_id: str) -> dict[str, Any]:
         """One readable document; StaticBackend answers 500 when it is missing or hidden."""
         rules = collection_rules(collection)
         doc = await self._store.get(_scope(identity, rules, rules.read), doc_id)
@@ -98,7 +98,7 @@ class DocumentService:
             raise ServerError(NOT_FOUND)
         return doc
 
-    async def get_many(self, identity: Identity, collection: str, body: Any) -> list[dict]:
+    async def get_many(self, identity: Identity, collection: str, body: Any) -> list[dict[str, Any]]:
         """The readable documents among a JSON array of ids."""
         rules = collection_rules(collection)
         if not isinstance(body, list) or not all(isinstance(item, str) for item in body):
@@ -107,11 +107,11 @@ class DocumentService:
             raise BadRequest("ids list can not be empty")
         return await self._store.get_many(_scope(identity, rules, rules.read), body)
 
-    async def list(self, identity: Identity, collection: str, paging: Paging) -> dict:
+    async def list_documents(self, identity: Identity, collection: str, paging: Paging) -> dict[str, Any]:
         """A page of readable documents in insertion order (or reversed)."""
         return await self.query(identity, collection, [], Paging(paging.page, paging.size, paging.descending))
 
-    async def query(self, identity: Identity, collection: str, raw_clauses: Any, paging: Paging) -> dict:
+    async def query(self, identity: Identity, collection: str, raw_clauses: Any, paging: Paging) -> dict[str, Any]:
         """A page of readable documents matching every clause."""
         rules = collection_rules(collection)
         where, params = filters.compile_clauses(filters.parse_clauses(raw_clauses))
@@ -129,7 +129,7 @@ class DocumentService:
         return await self._store.count(_scope(identity, rules, rules.read), where, params)
 
     async def update(self, identity: Identity, collection: str, doc_id: str, body: Any, *,
-                     depth: int = 0) -> dict:
+                     depth: int = 0) -> dict[str, Any]:
         """Shallow-merge a JSON object into one writable document; returns the whole document."""
         rules = collection_rules(collection)
         patch = _storable(_require_object(body))
@@ -165,7 +165,7 @@ class DocumentService:
             raise BadRequest('invalid body: "range" must fit in 64 bits')
         scope = _scope(identity, rules, rules.write)
 
-        async def write(with_change: WithChange | None) -> list[dict]:
+        async def write(with_change: WithChange | None) -> list[dict[str, Any]]:
             doc = await self._store.increment(scope, doc_id, field, amount, now_text(), with_change)
             return [] if doc is None else [doc]
 
@@ -195,12 +195,12 @@ class DocumentService:
         return await self._store.collections(identity.app_id)
 
     async def _change(self, identity: Identity, rules: CollectionRules, kind: str, depth: int,
-                      write: Callable[[WithChange | None], Awaitable[list[dict]]]) -> list[dict]:
+                      write: Callable[[WithChange | None], Awaitable[list[dict[str, Any]]]]) -> list[dict[str, Any]]:
         """Write a change and announce it; the function runs it triggers commit in its transaction."""
         template = Message(type=kind, channel=rules.channel, app_id=identity.app_id, identity=identity, depth=depth)
         with_change: WithChange | None = None
         if self._bus.wants_rows(template):
-            def with_change(tx: Any, docs: list[dict]) -> None:  # may run twice: it touches only tx
+            def with_change(tx: Any, docs: list[dict[str, Any]]) -> None:  # may run twice: it touches only tx
                 self._bus.store(tx, _messages(template, docs))
 
         docs = await write(with_change)
@@ -208,7 +208,7 @@ class DocumentService:
         return docs
 
 
-def _messages(template: Message, docs: list[dict]) -> list[Message]:
+def _messages(template: Message, docs: list[dict[str, Any]]) -> list[Message]:
     """One change message per document."""
     return [Message(type=template.type, channel=template.channel, data=dumps(doc), app_id=template.app_id,
                     identity=template.identity, depth=template.depth) for doc in docs]

@@ -3,8 +3,9 @@
 Transports (SSE, WebSocket) give each connection a `Sink` that writes a frame without
 waiting. A connection has two ids: its own (`id`, sent only to it in `init`, the one
 /sse/msg addresses) and a public alias (`public_id`) that everyone else sees in `joined`
-and `chan_out` frames and functions get as `sid`, so that seeing it gives no hold on it. The hub checks how far a connection has fallen behind after every write and cuts
-off one that passes the limit, so a slow reader never delays the others or grows memory.
+and `chan_out` frames and functions get as `sid`, so that seeing it gives no hold on it. The hub
+checks how far a connection has fallen behind after every write and cuts off one that passes
+the limit, so a slow reader never delays the others or grows memory.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ import logging
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Callable, Protocol
+from typing import Protocol
+from collections.abc import Callable
 
 from sblite import ids
 from sblite.channels import is_db_channel

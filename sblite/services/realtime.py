@@ -97,7 +97,7 @@ class RealtimeService:
         self._hub.stats["auth_throttled"] += 1
         self._error(conn, text)
 
-    async def _auth(self, conn: Connection, app: App, message: dict, remote: str | None) -> None:
+    async def _auth(self, conn: Connection, app: App, message: dict[str, Any], remote: str | None) -> None:
         retry = self._per_connection.check(conn.id)
         if retry is not None:
             return self._throttled(conn, f"too many failed auth attempts on this connection: "
@@ -105,9 +105,10 @@ class RealtimeService:
         ticket = self._throttle.begin("realtime", remote)  # counted as failed until it succeeds
         if ticket.refused:
             return self._throttled(conn, ticket.message)
-        token = message.get("data")
+        raw = message.get("data")
+        token = raw if isinstance(raw, str) else ""
         try:
-            identity = await self._accounts.identify(app, token) if isinstance(token, str) else None
+            identity = await self._accounts.identify(app, token) if token else None
         except ApiError:
             identity = None
         if identity is None:
@@ -125,7 +126,7 @@ class RealtimeService:
             return
         self._reply(conn, "token", token)
 
-    async def _join(self, conn: Connection, app: App, message: dict) -> None:
+    async def _join(self, conn: Connection, app: App, message: dict[str, Any]) -> None:
         channel = validate_channel(message.get("data"))
         rule = self._channels.rule_for(app.id, channel)
         if rule.auth and conn.identity is None:
@@ -150,12 +151,12 @@ class RealtimeService:
         await self._bus.publish(Message(type="joined", channel=channel, data=conn.public_id, sid=conn.public_id,
                                         app_id=app.id, identity=conn.identity))
 
-    async def _leave(self, conn: Connection, app: App, message: dict) -> None:
+    async def _leave(self, conn: Connection, app: App, message: dict[str, Any]) -> None:
         channel = validate_channel(message.get("data"))
         self._hub.leave(conn, channel)
         self._reply(conn, "ok", channel)
 
-    async def _chan_in(self, conn: Connection, app: App, message: dict) -> None:
+    async def _chan_in(self, conn: Connection, app: App, message: dict[str, Any]) -> None:
         channel = message.get("channel")
         if not channel:
             return self._error(conn, "no channel was specified")
@@ -169,11 +170,11 @@ class RealtimeService:
                                         sid=conn.public_id, app_id=app.id, identity=conn.identity, origin="chan_in"))
         self._reply(conn, "ok", "")
 
-    async def _presence(self, conn: Connection, app: App, message: dict) -> None:
+    async def _presence(self, conn: Connection, app: App, message: dict[str, Any]) -> None:
         channel = validate_channel(message.get("data"))
         self._reply(conn, "presence", str(self._hub.member_count(app.id, channel)), channel)
 
-    async def _echo(self, conn: Connection, app: App, message: dict) -> None:
+    async def _echo(self, conn: Connection, app: App, message: dict[str, Any]) -> None:
         self._reply(conn, "echo", f"echo: {_as_text(message.get('data'))}", _as_text(message.get("channel")))
 
     async def publish(self, root: Identity, body: Any) -> None:

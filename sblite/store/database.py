@@ -16,7 +16,8 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
+from collections.abc import Callable
 
 from sblite.store.checkpointer import Checkpointer
 from sblite.store.migrations import migrate
@@ -33,7 +34,7 @@ class DatabaseClosed(RuntimeError):
 @dataclass
 class _PendingWrite:
     fn: Callable[[sqlite3.Connection], Any]
-    future: asyncio.Future
+    future: asyncio.Future[Any]
     loop: asyncio.AbstractEventLoop
 
 
@@ -85,16 +86,15 @@ class Database:
                 item = self._write_jobs.get()
                 continue
             batch: list[_PendingWrite] = [item]
-            item = self._next_write(batch)
+            following = self._next_write(batch)
             try:
                 outcomes = self._run_batch(batch)
             except BaseException as exc:  # the commit itself failed: every write in it failed
                 outcomes = [(False, exc)] * len(batch)
             batch[0].loop.call_soon_threadsafe(_settle_batch, batch, outcomes)
-            if item is _NOTHING_WAITING:
-                item = self._write_jobs.get()
+            item = self._write_jobs.get() if isinstance(following, _NothingWaiting) else following
 
-    def _next_write(self, batch: list[_PendingWrite]) -> _WriterItem | object:
+    def _next_write(self, batch: list[_PendingWrite]) -> _WriterItem | _NothingWaiting:
         """Add the writes already queued to `batch`; the first item that is not one (or nothing)."""
         while len(batch) < MAX_BATCH:
             try:
@@ -109,7 +109,7 @@ class Database:
     async def _in_writer(self, fn: Callable[[], T]) -> T:
         """Run `fn()` in the writer thread and return its result."""
         loop = asyncio.get_running_loop()
-        future = loop.create_future()
+        future: asyncio.Future[T] = loop.create_future()
 
         def job() -> None:
             try:
@@ -265,15 +265,19 @@ class Database:
         await self.read(run)
 
 
-_NOTHING_WAITING = object()
+class _NothingWaiting:
+    """What `_next_write` answers when the queue was empty."""
+
+
+_NOTHING_WAITING = _NothingWaiting()
 
 
 def _settle_batch(batch: list[_PendingWrite], outcomes: list[tuple[bool, Any]]) -> None:
-    for pending, outcome in zip(batch, outcomes):
+    for pending, outcome in zip(batch, outcomes, strict=True):
         _settle(pending.future, outcome)
 
 
-def _settle(future: asyncio.Future, outcome: tuple[bool, Any]) -> None:
+def _settle(future: asyncio.Future[Any], outcome: tuple[bool, Any]) -> None:
     if future.done():  # its awaiter was cancelled
         return
     ok, value = outcome
