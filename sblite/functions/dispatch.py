@@ -8,7 +8,8 @@ it starts again.
 
 SQLite is the queue; memory holds at most `max_running` runs. One consumer task takes the
 oldest due jobs from SQLite as room allows, runs them, and waits: for new jobs, for a run
-to finish, or for the next retry to come due. The rules (what is due, the backoff, when to
+to finish, or for the next retry to come due. (Jobs a publish has just stored start at once
+when they fit and no older job waits: nothing to read back.) The rules (what is due, the backoff, when to
 park) are pure functions in `queue_policy`.
 """
 
@@ -65,6 +66,7 @@ class Dispatcher:
         self._running: dict[str, asyncio.Task[None]] = {}
         self._retry_at: float | None = None  # when the earliest rescheduled job comes due
         self._finished_during_read: set[str] | None = None  # a read may still show these as queued
+        self._backlog = True  # SQLite may hold due jobs that do not run: new jobs queue up behind them
         self._wake = asyncio.Event()
         self._consumer: asyncio.Task[None] | None = None
         self._closed = False
@@ -88,13 +90,14 @@ class Dispatcher:
         """Whether the message triggers a function (that may still run)."""
         return message.depth < MAX_DEPTH and bool(self._functions.matching(message))
 
-    def store(self, tx: Any, messages: Sequence[Message]) -> None:
-        """Queue one job per message and function it triggers (touches only `tx`)."""
+    def store(self, tx: Any, messages: Sequence[Message]) -> list[Job]:
+        """Queue one job per message and function it triggers (touches only `tx`); returns the jobs."""
         jobs = [job for message in messages for job in self._jobs_for(message)]
         FunctionStore.enqueue_in(tx, jobs, now_text())
+        return jobs
 
-    def committed(self, messages: Sequence[Message]) -> None:
-        """The jobs of `messages` are stored: wake up to run them."""
+    def committed(self, messages: Sequence[Message], stored: list[Job] | None) -> None:
+        """The jobs of `messages` are stored: start them if they fit, else wake up to read them."""
         queued = 0
         for message in messages:
             matches = self._functions.matching(message)
@@ -104,9 +107,15 @@ class Dispatcher:
                             len(matches), message.type, message.channel, MAX_DEPTH)
             else:
                 queued += len(matches)
-        if queued:
-            self.stats["queued"] += queued
-            self._wake.set()
+        if not queued:
+            return
+        self.stats["queued"] += queued
+        if stored and not self._backlog and len(self._running) + len(stored) <= self._max_running:
+            for job in stored:  # the fast way: no older job waits, so read nothing back
+                self._launch(job)
+            return
+        self._backlog = True
+        self._wake.set()
 
     def _jobs_for(self, message: Message) -> list[Job]:
         if message.depth >= MAX_DEPTH:
@@ -131,11 +140,12 @@ class Dispatcher:
             except Exception:
                 self.stats["internal_errors"] += 1
                 log.exception("could not read the function job queue")
+                self._backlog = True
                 self._retry_at = policy.earliest(self._retry_at, self._clock() + READ_RETRY_SECONDS)
             await self._wait(policy.wait_seconds(self._retry_at, self._clock()))
             timer_fired = policy.is_due(self._retry_at, self._clock())
             if timer_fired:
-                self._retry_at = None
+                self._retry_at, self._backlog = None, True
 
     async def _wait(self, timeout: float | None) -> None:
         try:
@@ -146,7 +156,7 @@ class Dispatcher:
 
     async def _take_due(self) -> None:
         """Start the oldest due jobs that are not running, while there is room."""
-        while room := policy.room(self._max_running, len(self._running)):
+        while self._backlog and (room := policy.room(self._max_running, len(self._running))):
             now = self._clock()
             finished: set[str] = set()
             self._finished_during_read = finished
@@ -159,7 +169,8 @@ class Dispatcher:
             for job in policy.take(jobs, now, self._running.keys() | finished, room):
                 self._launch(job)
             if len(jobs) < room:
-                return  # every due job runs
+                self._backlog = False  # every due job runs
+                return
 
     def _launch(self, job: Job) -> None:
         task = asyncio.ensure_future(self._run(job))
@@ -171,7 +182,8 @@ class Dispatcher:
         self._running.pop(job.id, None)
         if self._finished_during_read is not None:
             self._finished_during_read.add(job.id)
-        self._wake.set()
+        if self._backlog:  # room for a job that waits in SQLite
+            self._wake.set()
 
     # --- one run
 
@@ -211,6 +223,7 @@ class Dispatcher:
             self.stats["internal_errors"] += 1
             log.exception("could not reschedule job %s", job.id)
             await asyncio.sleep(policy.wait_seconds(retry.next_at, self._clock()) or 0.0)
+            self._backlog = True  # read it again as it finishes
             return
         if retry.park:
             self.stats["parked"] += 1
@@ -219,6 +232,7 @@ class Dispatcher:
             return
         self.stats["retried"] += 1
         self._retry_at = policy.earliest(self._retry_at, retry.next_at)
+        self._wake.set()  # the consumer's wait ends at the new retry time
 
     def _identity(self, job: Job) -> Identity:
         data = job.identity
@@ -231,6 +245,7 @@ class Dispatcher:
         """Queue a parked job again; whether there was one."""
         if await self._store.requeue(app_id, job_id, self._clock()) is None:
             return False
+        self._backlog = True
         self._wake.set()
         return True
 

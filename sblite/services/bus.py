@@ -15,6 +15,7 @@ import asyncio
 import logging
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
+from functools import partial
 from typing import Any, Protocol
 
 from sblite.model import Message
@@ -23,8 +24,8 @@ log = logging.getLogger(__name__)
 
 # A live subscriber: called with every message once it is durable; it must not block.
 Handler = Callable[[Message], None]
-# Runs `fn(tx)` in a committed write (the store's `Database.write`).
-Writer = Callable[[Callable[[Any], None]], Awaitable[None]]
+# Runs `fn(tx)` in a committed write and returns its result (the store's `Database.write`).
+Writer = Callable[[Callable[[Any], Any]], Awaitable[Any]]
 
 
 class DurableSubscriber(Protocol):
@@ -33,11 +34,17 @@ class DurableSubscriber(Protocol):
     def wants(self, message: Message) -> bool:
         """Whether messages like this one need rows stored (cheap, and no side effects)."""
 
-    def store(self, tx: Any, messages: Sequence[Message]) -> None:
-        """Write the rows for `messages` in transaction `tx`; it may run more than once, so it touches only `tx`."""
+    def store(self, tx: Any, messages: Sequence[Message]) -> Any:
+        """Write the rows for `messages` in transaction `tx`; returns what to start once they are committed.
 
-    def committed(self, messages: Sequence[Message]) -> None:
-        """The rows for `messages` are committed (called once, in the event loop): start the work."""
+        It may run more than once (`Database.write`), so it touches only `tx`.
+        """
+
+    def committed(self, messages: Sequence[Message], stored: Any) -> None:
+        """The rows for `messages` are committed (called once, in the event loop): start the work.
+
+        `stored` is what `store` returned, or None when the rows were stored in a caller's write.
+        """
 
 
 class EventBus:
@@ -66,12 +73,17 @@ class EventBus:
         """Whether some durable subscriber stores rows for messages like this one."""
         return any(subscriber.wants(message) for subscriber in self._durable)
 
-    def store(self, tx: Any, messages: Sequence[Message]) -> None:
-        """Inside a write: the durable subscribers' rows for `messages` (they commit or fail with it)."""
+    def store(self, tx: Any, messages: Sequence[Message]) -> list[tuple[DurableSubscriber, Any]]:
+        """Inside a write: the durable subscribers' rows for `messages` (they commit or fail with it).
+
+        Returns what each subscriber will start once the write has committed.
+        """
+        stored = []
         for subscriber in tuple(self._durable):
             wanted = [message for message in messages if subscriber.wants(message)]
             if wanted:
-                subscriber.store(tx, wanted)
+                stored.append((subscriber, subscriber.store(tx, wanted)))
+        return stored
 
     async def publish(self, message: Message) -> None:
         """Deliver `message`; returns once the durable subscribers' rows for it are committed."""
@@ -82,10 +94,13 @@ class EventBus:
 
         Raises what the write raised: then no subscriber has seen the messages.
         """
+        started: dict[int, Any] = {}
         if not stored and self._write is not None and any(self.wants_rows(message) for message in messages):
-            await self._write(lambda tx: self.store(tx, messages))
+            results = await self._write(lambda tx: self.store(tx, messages))
+            started = {id(subscriber): result for subscriber, result in results}
+        kind = messages[0].type if messages else ""
         for subscriber in tuple(self._durable):
-            self._call(subscriber.committed, messages, messages[0].type if messages else "")
+            self._call(partial(subscriber.committed, messages, started.get(id(subscriber))), kind)
         if messages:
             asyncio.get_running_loop().call_soon(self._deliver, messages)
 
@@ -93,11 +108,11 @@ class EventBus:
         for message in messages:
             self.published[message.type] += 1
             for handler in tuple(self._live):
-                self._call(handler, message, message.type)
+                self._call(partial(handler, message), message.type)
 
-    def _call(self, handler: Callable[[Any], None], argument: Any, kind: str) -> None:
+    def _call(self, handler: Callable[[], None], kind: str) -> None:
         try:
-            handler(argument)
+            handler()
         except Exception:
             self.handler_errors += 1
             log.exception("event bus subscriber failed on %s message", kind)
