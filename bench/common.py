@@ -257,12 +257,14 @@ def wrk(url: str, seconds: float, connections: int, method: str = "GET", body: s
 
 # --------------------------------------------------------------------------- statistics
 
-def percentile(values: list[float], q: float) -> float:
-    """The q-quantile (0..1) by nearest rank; 0 for no values."""
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q * len(ordered)) - 1))]
+def hist_percentile(hist: dict[int, int], q: float) -> float:
+    """The q-quantile (0..1) in ms of a histogram of 1 ms buckets (the bucket's upper edge)."""
+    total, seen = sum(hist.values()), 0
+    for ms in sorted(hist):
+        seen += hist[ms]
+        if seen >= q * total:
+            return float(ms + 1)
+    return 0.0
 
 
 def summary(values: list[float]) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from typing import Any
 
 import aiohttp
 
-from common import BenchError, CpuMeter, proc_cpu
+from common import BenchError, CpuMeter, hist_percentile, proc_cpu
 from targets import PocketBase, Sblite, pocketbase_members, sblite_members
 
 STAMP = re.compile(rb'"n\\?":(\d+)')
@@ -109,16 +109,6 @@ class Receivers:
             if proc.is_alive():
                 proc.kill()
                 proc.join(3)
-
-
-def hist_percentile(hist: dict[int, int], q: float) -> float:
-    """The q-quantile in ms of 1 ms buckets (the bucket's upper edge)."""
-    total, seen = sum(hist.values()), 0
-    for ms in sorted(hist):
-        seen += hist[ms]
-        if seen >= q * total:
-            return float(ms + 1)
-    return 0.0
 
 
 async def publish(target: Sblite | PocketBase, rate: int, seconds: float) -> tuple[int, int]:
