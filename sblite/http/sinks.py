@@ -123,7 +123,7 @@ class _Outbox:
         self._frames.clear()
         self._queued_bytes = 0
         try:
-            rest = start_eagerly(self._write(frames))
+            rest = self._write(frames)
         except ConnectionError:
             self._gone()
             return
@@ -140,8 +140,8 @@ class _Outbox:
             self._writing = None
         self._flush()
 
-    async def _write(self, frames: list[bytes]) -> None:
-        """Write frames with the transport's aiohttp writer."""
+    def _write(self, frames: list[bytes]) -> Coroutine[Any, Any, None] | None:
+        """Write frames now; if the write has to wait for the client, a coroutine that finishes it."""
         raise NotImplementedError
 
     async def drained(self) -> None:
@@ -211,8 +211,8 @@ class SseSink(_Outbox):
         """End the stream: after what is queued on shutdown, at once for a slow client."""
         self._end(going_away)
 
-    async def _write(self, frames: list[bytes]) -> None:
-        await self._response.write(frames[0] if len(frames) == 1 else b"".join(frames))
+    def _write(self, frames: list[bytes]) -> Coroutine[Any, Any, None] | None:
+        return start_eagerly(self._response.write(frames[0] if len(frames) == 1 else b"".join(frames)))
 
 
 class WsSink(_Outbox):
@@ -247,12 +247,13 @@ class WsSink(_Outbox):
         await self.drained()
         return await self._ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutting down")
 
-    async def _write(self, frames: list[bytes]) -> None:
+    def _write(self, frames: list[bytes]) -> None:
         transport = self._transport
         if self._ws.closed or transport is None or transport.is_closing():
             return  # aiohttp has sent (or is sending) a close frame: nothing may follow it
         # aiohttp has no batched send: its writer makes one system call per frame. Under fan-out
-        # load that doubled the sends (measured), so what one turn queued goes out in one write.
+        # load that doubled the sends (measured), so what one turn queued goes out in one write,
+        # which never waits: the hub's byte budget bounds what the transport holds.
         transport.write(b"".join([_text_frame(frame) for frame in frames]))
 
 
