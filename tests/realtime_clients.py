@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
 from tests.support import DEV_PK
+
+if TYPE_CHECKING:
+    from tests.conftest import Api
 
 TIMEOUT = 5.0
 
@@ -153,3 +156,14 @@ class WsClient(RealtimeClient):
 
 
 CLIENTS = {"sse": SseClient, "ws": WsClient}
+
+
+async def publish_firehose(api: Api, fast: RealtimeClient, channel: str, count: int = 300) -> None:
+    """Root publishes `count` 40 KB messages (~12 MB, more than socket buffers hold); `fast` gets each, in order."""
+    blob = "x" * 40_000
+    for n in range(count):
+        status, _ = await api.root("POST", "/publish-message",
+                                   json={"channel": channel, "type": "blob", "data": f"{n}:{blob}"})
+        assert status == 200
+    received = [(await fast.next("blob"))["data"].split(":")[0] for _ in range(count)]
+    assert received == [str(n) for n in range(count)]

@@ -14,7 +14,7 @@ import pytest
 from sblite.app import create_app
 from sblite.http.keys import HUB
 from tests.conftest import Api, make_config
-from tests.realtime_clients import CLIENTS
+from tests.realtime_clients import CLIENTS, publish_firehose
 from tests.support import DEV_PK
 
 TIMEOUT = 5
@@ -217,14 +217,8 @@ async def test_a_socket_that_never_reads_is_cut_off_and_another_member_gets_ever
     stall = _stalled_sse_member if stalled_transport == "sse" else _stalled_ws_member
     close_stalled = await stall(api, token, "firehose")
     hub = api.client.server.app[HUB]
-    blob = "x" * 40_000
     try:
-        for n in range(300):  # ~12 MB: far more than the socket buffers and the 256 KiB budget hold
-            status, _ = await api.root("POST", "/publish-message",
-                                       json={"channel": "firehose", "type": "blob", "data": f"{n}:{blob}"})
-            assert status == 200
-        received = [(await fast.next("blob"))["data"].split(":")[0] for _ in range(300)]
-        assert received == [str(n) for n in range(300)]
+        await publish_firehose(api, fast, "firehose")  # far more than the 256 KiB budget holds
         assert hub.stats["slow_consumers_disconnected"] == 1
         assert hub.member_count(hub.connection(fast.sid).app_id, "firehose") == 1
     finally:
