@@ -87,6 +87,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("functions_max_attempts", 3, "Attempts for a message-triggered run before it is parked."),
     Setting("functions_max_running", 256, "Message-triggered runs held in memory at once; more wait in the database."),
     Setting("functions_fetch_allow_private", False, "Let fetch() reach loopback, private and link-local addresses."),
+    Setting("publish_limit_per_second", 50,
+            "Messages one user may publish per second on average (chan_in, /publish-message, publish() and send() "
+            "together); more are refused with an error, never dropped silently."),
+    Setting("publish_limit_burst", 100,
+            "Messages one user may publish at once before publish_limit_per_second applies."),
 )
 
 _DEFAULTS = {s.name: s.default for s in SETTINGS}
@@ -141,6 +146,8 @@ class Config:
     functions_max_attempts: int = _DEFAULTS["functions_max_attempts"]
     functions_max_running: int = _DEFAULTS["functions_max_running"]
     functions_fetch_allow_private: bool = _DEFAULTS["functions_fetch_allow_private"]
+    publish_limit_per_second: int = _DEFAULTS["publish_limit_per_second"]
+    publish_limit_burst: int = _DEFAULTS["publish_limit_burst"]
 
 
 def load_config(
@@ -215,7 +222,8 @@ def validate(config: Config) -> Config:
                  *(f.name for f in fields(Config) if f.name.startswith(("realtime_", "auth_throttle_"))),
                  *(f.name for f in fields(Config) if f.name.startswith("functions_")
                    and isinstance(f.default, int) and not isinstance(f.default, bool)
-                   and f.name != "functions_workers")):
+                   and f.name != "functions_workers"),
+                 "publish_limit_per_second", "publish_limit_burst"):
         if getattr(config, name) < 1:
             raise ConfigError(f"setting {name} must be at least 1")
     if config.max_connections < 0:
