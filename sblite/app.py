@@ -18,7 +18,8 @@ from sblite.functions.service import FunctionLimits, FunctionService
 from sblite.http import auth_routes, db_routes, function_routes, realtime_routes, system_routes
 from sblite.http.fetcher import Fetcher
 from sblite.http.keys import (
-    ACCOUNTS, AUTH_THROTTLE, BUS, CHANNELS, CONFIG, DATABASE, DISPATCHER, DOCUMENTS, FUNCTIONS, HUB, REALTIME,
+    ACCOUNTS, AUTH_THROTTLE, BUS, CHANNELS, CONFIG, DATABASE, DISPATCHER, DOCUMENTS, FUNCTIONS, HUB, PUBLISH_LIMITER,
+    REALTIME,
 )
 from sblite.http.middleware import error_middleware
 from sblite.http.policy import on_response_prepare, policy_middleware
@@ -29,6 +30,7 @@ from sblite.services.bus import EventBus
 from sblite.services.channels import ChannelService
 from sblite.services.documents import DocumentService
 from sblite.services.hub import Hub, HubLimits
+from sblite.services.publish_limit import PublishLimiter
 from sblite.services.realtime import RealtimeService
 from sblite.model import Identity
 from sblite.services.accounts import ANONYMOUS_ID
@@ -53,6 +55,7 @@ def create_app(config: Config, *, announce: bool = False) -> web.Application:
         max_messages_per_second=config.realtime_max_messages_per_second,
         max_outgoing_bytes=config.realtime_max_outgoing_bytes))
     app[AUTH_THROTTLE] = auth_throttle(config)
+    app[PUBLISH_LIMITER] = PublishLimiter(config.publish_limit_per_second, config.publish_limit_burst)
     app.cleanup_ctx.append(_storage_and_services(announce))
     app.cleanup_ctx.append(_functions)
     app.cleanup_ctx.append(_sweep_gone_connections)
@@ -99,7 +102,8 @@ async def _functions(app: web.Application) -> AsyncIterator[None]:
     pool = WorkerPool(max_function_workers(config))
     fetcher = Fetcher(allow_private=config.functions_fetch_allow_private)
     store = FunctionStore(app[DATABASE])
-    host = HostApi(app[DOCUMENTS], app[BUS], store, fetcher, config.functions_max_io_bytes)
+    host = HostApi(app[DOCUMENTS], app[BUS], store, fetcher, config.functions_max_io_bytes,
+                   limiter=app[PUBLISH_LIMITER])
     functions = FunctionService(store, pool, host, function_limits(config))
     await functions.load()
     app[FUNCTIONS] = functions
@@ -147,7 +151,7 @@ def _storage_and_services(announce: bool) -> Callable[[web.Application], AsyncIt
             account_store = AccountStore(database)
             secret = config.secret_key or await account_store.ensure_setting("secret_key", new_secret())
             tokens = SessionTokens(secret, config.session_ttl_seconds)
-            accounts = AccountService(account_store, tokens, dev_mode=not config.prod,
+            accounts = AccountService(account_store, tokens, app[BUS], dev_mode=not config.prod,
                                       reset_code_ttl=config.reset_code_ttl_seconds)
             app[ACCOUNTS] = accounts
             app[DOCUMENTS] = DocumentService(DocumentStore(database), app[BUS],
@@ -156,7 +160,8 @@ def _storage_and_services(announce: bool) -> Callable[[web.Application], AsyncIt
             await channels.load([a.id for a in await account_store.apps()])
             app[CHANNELS] = channels
             app[HUB].on_record(channels.record)
-            app[REALTIME] = RealtimeService(app[HUB], accounts, channels, app[BUS], app[AUTH_THROTTLE])
+            app[REALTIME] = RealtimeService(app[HUB], accounts, channels, app[BUS], app[AUTH_THROTTLE],
+                                            app[PUBLISH_LIMITER])
             await _bootstrap(accounts, config, announce)
             yield
             await channels.flush()

@@ -13,6 +13,10 @@ MAX_CHANNEL_LENGTH = 128
 MAX_HISTORY = 1000
 PUBLISH_MODES = ("members", "server")
 DB_CHANNEL_PREFIX = "db-"
+# `sys-` channels carry the server's own events (account changes on `sys-users`): only the
+# server publishes there, and only root connections may join.
+SYSTEM_CHANNEL_PREFIX = "sys-"
+USERS_CHANNEL = "sys-users"
 
 
 @dataclass(frozen=True)
@@ -44,6 +48,21 @@ def validate_channel(name: Any) -> str:
 def is_db_channel(name: str) -> bool:
     """Whether a channel carries a collection's changes (only the server writes there)."""
     return name[:3].lower() == DB_CHANNEL_PREFIX
+
+
+def is_system_channel(name: str) -> bool:
+    """Whether a channel carries the server's own events (only root may read, only the server writes)."""
+    return name[:4].lower() == SYSTEM_CHANNEL_PREFIX
+
+
+def check_publishable(name: Any) -> str:
+    """A channel a client, root or a function may publish to; BadRequest for `db-` and `sys-` ones."""
+    channel = validate_channel(name)
+    if is_db_channel(channel):
+        raise BadRequest("you cannot write to database channel")
+    if is_system_channel(channel):
+        raise BadRequest(f"{channel} is a system channel: only the server publishes there")
+    return channel
 
 
 def parse_rule(pattern: str, body: Any) -> ChannelRule:

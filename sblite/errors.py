@@ -45,6 +45,16 @@ class Conflict(ApiError):
     status = 409
 
 
+class TooManyRequests(ApiError):
+    """Over a rate limit (429); the caller may try again in `retry_after` whole seconds."""
+
+    status = 429
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class ServerError(ApiError):
     """StaticBackend answers some client errors with 500; kept for wire compatibility."""
 

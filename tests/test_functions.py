@@ -823,7 +823,8 @@ async def _burst(api: Api, count: int, timeout: float) -> list[int]:
 
 
 async def test_a_burst_waits_in_the_database_and_every_message_runs_once(aiohttp_client, tmp_path):
-    api = await make_api(aiohttp_client, tmp_path, functions_max_running=4, functions_workers=2)
+    api = await make_api(aiohttp_client, tmp_path, functions_max_running=4, functions_workers=2,
+                         publish_limit_burst=1000)  # a burst far over the per-user publish limit
     await add_function(api, "tally", 'function handle(body) { create("tally", {n: Number(body.data)}); }', "burst")
     assert await _burst(api, 60, 20) == list(range(60))  # each message ran once
     await eventually(lambda: _no_jobs(api), 5, "no job left")
@@ -835,7 +836,8 @@ async def test_a_burst_waits_in_the_database_and_every_message_runs_once(aiohttp
 
 async def test_retries_that_come_due_during_a_burst_still_run_once_each(aiohttp_client, tmp_path):
     # Refills read on from the last job they started; retries are behind that point.
-    api = await make_api(aiohttp_client, tmp_path, functions_max_running=4, functions_workers=2)
+    api = await make_api(aiohttp_client, tmp_path, functions_max_running=4, functions_workers=2,
+                         publish_limit_burst=1000)  # a burst far over the per-user publish limit
     code = """
     function handle(body) {
       var until = Date.now() + 8;

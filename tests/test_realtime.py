@@ -296,7 +296,8 @@ async def test_channel_rules_api(api):
 
 
 async def test_a_client_that_never_reads_is_cut_off_and_others_get_everything(aiohttp_client, tmp_path, transport):
-    api = Api(await aiohttp_client(create_app(make_config(tmp_path, realtime_max_outgoing_bytes=256 * 1024))))
+    api = Api(await aiohttp_client(create_app(make_config(tmp_path, realtime_max_outgoing_bytes=256 * 1024,
+                                                           publish_limit_burst=1000))))
     token = await api.register()
     fast = await CLIENTS[transport](api.client.session, base_url(api)).open()
     await fast.auth(token)

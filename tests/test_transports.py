@@ -153,7 +153,8 @@ def _assert_nothing_after_close(frames: list[tuple[int, bytes]]) -> None:
 @pytest.mark.parametrize("backlog", [0, 100])
 async def test_no_frame_follows_a_client_close(aiohttp_client, tmp_path, caplog, backlog):
     """Also with a backlog, when aiohttp waits for the socket to drain after sending its close frame."""
-    api = Api(await aiohttp_client(create_app(make_config(tmp_path, realtime_max_outgoing_bytes=16 << 20))))
+    api = Api(await aiohttp_client(create_app(make_config(tmp_path, realtime_max_outgoing_bytes=16 << 20,
+                                                           publish_limit_burst=1000))))
     ws = await RawWebSocket.open(api)
     try:
         await ws.member_of(await api.register(), "room")
@@ -208,7 +209,8 @@ async def _stalled_ws_member(api: Api, token: str, channel: str):
 @pytest.mark.parametrize("stalled_transport", ["sse", "ws"])
 async def test_a_socket_that_never_reads_is_cut_off_and_another_member_gets_everything(
         aiohttp_client, tmp_path, stalled_transport):
-    api = Api(await aiohttp_client(create_app(make_config(tmp_path, realtime_max_outgoing_bytes=256 * 1024))))
+    api = Api(await aiohttp_client(create_app(make_config(tmp_path, realtime_max_outgoing_bytes=256 * 1024,
+                                                           publish_limit_burst=1000))))
     token = await api.register()
     fast = await CLIENTS["ws" if stalled_transport == "sse" else "sse"](
         api.client.session, str(api.client.make_url("")).rstrip("/")).open()

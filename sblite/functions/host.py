@@ -1,8 +1,9 @@
 """The host API a function calls (`create`, `publish`, `fetch`, ...), run by the server.
 
 Database calls go through the same DocumentService as the HTTP API, as the identity that
-triggered the run: same permissions, same db_* events. Every call answers `{ok, content}`;
-content is an error string when ok is false.
+triggered the run: same permissions, same db_* events. Messages count against that
+identity's publish limit, like its own chan_in. Every call answers `{ok, content}`; content
+is an error string when ok is false.
 """
 
 from __future__ import annotations
@@ -12,12 +13,13 @@ from dataclasses import dataclass
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from sblite.channels import is_db_channel, validate_channel
+from sblite.channels import is_db_channel, is_system_channel, validate_channel
 from sblite.errors import ApiError, BadRequest
 from sblite.jsonutil import dumps, dumps_stored, loads
 from sblite.model import Identity, Message
 from sblite.services.bus import EventBus
 from sblite.services.documents import DocumentService, Paging
+from sblite.services.publish_limit import PublishLimiter
 from sblite.store import FunctionStore
 
 log = logging.getLogger(__name__)
@@ -26,6 +28,7 @@ log = logging.getLogger(__name__)
 Fetcher = Callable[[str, dict[str, Any], int], Awaitable[dict[str, Any]]]
 MAX_CACHE_KEY = 256
 MAX_DEPTH = 8  # functions triggering functions: how deep a chain may go
+MAX_TYPE_LENGTH = 64
 
 
 @dataclass(frozen=True)
@@ -47,12 +50,13 @@ class HostApi:
     """Implements every host function for one app's runs."""
 
     def __init__(self, documents: DocumentService, bus: EventBus, store: FunctionStore, fetcher: Fetcher,
-                 io_limit: int) -> None:
+                 io_limit: int, *, limiter: PublishLimiter) -> None:
         self._documents = documents
         self._bus = bus
         self._store = store
         self._fetcher = fetcher
         self._io_limit = io_limit
+        self._limiter = limiter
         self._calls: dict[str, Callable[..., Awaitable[Any]]] = {
             "create": self._create, "list": self._list, "getById": self._get, "query": self._query,
             "count": self._count, "update": self._update, "del": self._delete, "publish": self._publish,
@@ -114,13 +118,9 @@ class HostApi:
     # --- messages
 
     async def _publish(self, ctx: RunContext, channel: Any, kind: Any, data: Any = None) -> None:
-        channel = validate_channel(channel)
-        if is_db_channel(channel):
-            raise BadRequest("functions cannot publish to database channels")
-        if not isinstance(kind, str) or not kind or len(kind) > 64:
-            raise BadRequest("the message type must be a non-empty string of at most 64 characters")
-        text = data if isinstance(data, str) else dumps(data)
-        await self._bus.publish(Message(type=kind, channel=channel, data=text, sid=ctx.function_id,
+        channel, kind = _publishable(channel), _message_type(kind)
+        self._limiter.admit("function", ctx.identity)
+        await self._bus.publish(Message(type=kind, channel=channel, data=_as_text(data), sid=ctx.function_id,
                                         app_id=ctx.app_id, identity=ctx.identity, depth=ctx.next_depth))
         return None
 
@@ -178,6 +178,27 @@ def _paging(params: Any) -> Paging:
     if sort is not None and not isinstance(sort, str):
         raise BadRequest("sort must be a field name")
     return Paging(page=page, size=size, descending=bool(params.get("desc")), sort=sort)
+
+
+def _publishable(channel: Any) -> str:
+    """A channel a function may publish to (not a database or system channel)."""
+    name = validate_channel(channel)
+    if is_db_channel(name):
+        raise BadRequest("functions cannot publish to database channels")
+    if is_system_channel(name):
+        raise BadRequest(f"{name} is a system channel: only the server publishes there")
+    return name
+
+
+def _message_type(kind: Any) -> str:
+    if not isinstance(kind, str) or not kind or len(kind) > MAX_TYPE_LENGTH:
+        raise BadRequest(f"the message type must be a non-empty string of at most {MAX_TYPE_LENGTH} characters")
+    return kind
+
+
+def _as_text(data: Any) -> str:
+    """Message data is a string: a string as it is, anything else as its JSON."""
+    return data if isinstance(data, str) else dumps(data)
 
 
 def _text(value: Any, what: str) -> str:

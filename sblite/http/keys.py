@@ -12,6 +12,7 @@ from sblite.services.bus import EventBus
 from sblite.services.channels import ChannelService
 from sblite.services.documents import DocumentService
 from sblite.services.hub import Hub
+from sblite.services.publish_limit import PublishLimiter
 from sblite.services.realtime import RealtimeService
 from sblite.store import Database
 from sblite.throttle import AuthThrottle
@@ -27,3 +28,4 @@ REALTIME = web.AppKey("realtime", RealtimeService)
 FUNCTIONS = web.AppKey("functions", FunctionService)
 DISPATCHER = web.AppKey("dispatcher", Dispatcher)
 AUTH_THROTTLE = web.AppKey("auth_throttle", AuthThrottle)
+PUBLISH_LIMITER = web.AppKey("publish_limiter", PublishLimiter)

@@ -6,7 +6,7 @@ import logging
 
 from aiohttp import web
 
-from sblite.errors import ApiError
+from sblite.errors import ApiError, TooManyRequests
 from sblite.http.keys import CONFIG
 from sblite.http.policy import Handler
 from sblite.http.responses import error_response
@@ -20,6 +20,10 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     """Turn every error into a plain-text response with the right status."""
     try:
         return await handler(request)
+    except TooManyRequests as exc:
+        response = error_response(exc.status, exc.message)
+        response.headers["Retry-After"] = str(exc.retry_after)
+        return response
     except ApiError as exc:
         return error_response(exc.status, exc.message)
     except web.HTTPRequestEntityTooLarge:

@@ -11,10 +11,12 @@ from sblite import __version__
 from sblite.errors import Forbidden, ServerError
 from sblite.http.connections import CONNECTIONS
 from sblite.http.keys import ACCOUNTS, AUTH_THROTTLE, BUS, CHANNELS, CONFIG, DATABASE, DISPATCHER, FUNCTIONS, HUB
+from sblite.http.keys import PUBLISH_LIMITER
 from sblite.http.policy import OPEN, PROBE, ROOT, PolicyRoutes
 from sblite.http.request import form_body
 from sblite.http.responses import json_response, token_response
 from sblite.services.accounts import Credentials, normalize_email
+from sblite.services import publish_limit
 from sblite.throttle import ACTIONS, OUTCOMES
 
 routes = PolicyRoutes()
@@ -83,8 +85,21 @@ async def metrics(request: web.Request) -> web.Response:
         "# HELP sblite_auth_throttle_keys Addresses and accounts the attempt limits remember.",
         "# TYPE sblite_auth_throttle_keys gauge",
         f"sblite_auth_throttle_keys {request.app[AUTH_THROTTLE].tracked_keys()}",
+        *_publish_limit_lines(request.app),
     ]
     return web.Response(text="\n".join(lines) + "\n", content_type="text/plain", charset="utf-8")
+
+
+def _publish_limit_lines(app: web.Application) -> list[str]:
+    """Custom messages the per-user publish limit let through or refused, by the path they came by."""
+    stats = app[PUBLISH_LIMITER].stats
+    return [
+        "# HELP sblite_publish_messages_total Custom messages by path (chan_in, publish_message, function) and"
+        " outcome (refused: over the per-user publish limit, answered 429, an error frame or {ok: false}).",
+        "# TYPE sblite_publish_messages_total counter",
+        *(f'sblite_publish_messages_total{{path="{path}",outcome="{outcome}"}} {stats[path, outcome]}'
+          for path in publish_limit.PATHS for outcome in publish_limit.OUTCOMES),
+    ]
 
 
 def _event_loop_name() -> str:

@@ -1,4 +1,11 @@
-"""Apps, accounts, users and authentication."""
+"""Apps, accounts, users and authentication.
+
+Creating or deleting a user publishes `user_created` / `user_deleted` on the `sys-users`
+channel (data: the user as the API shows it, never a password hash, token or reset code),
+stored with the change in one transaction, so the functions the event triggers run exactly
+when the change committed. The message acts as whoever caused it: the new user on
+/register and /account/init, the member who added or removed the user otherwise.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +13,15 @@ import asyncio
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any
-from collections.abc import Callable
+from typing import Any, TypeVar
+from collections.abc import Awaitable, Callable
 
 from sblite import ids, passwords
+from sblite.channels import USERS_CHANNEL
 from sblite.errors import ApiError, BadRequest, NotFound, ServerError, Unauthorized
-from sblite.model import ACCOUNT_ADMIN_ROLE, MEMBER_ROLE, ROOT_ROLE, App, Identity, User
+from sblite.jsonutil import dumps
+from sblite.model import ACCOUNT_ADMIN_ROLE, MEMBER_ROLE, ROOT_ROLE, App, Identity, Message, User
+from sblite.services.bus import EventBus
 from sblite.store import AccountStore, Duplicate
 from sblite.timeutil import now_text
 from sblite.tokens import DEV_ROOT_ALIAS, SessionTokens, format_root_token, parse_root_token
@@ -23,6 +33,11 @@ MAX_EMAIL_LENGTH = 254
 MAX_PASSWORD_LENGTH = 1024
 USER_CACHE_SIZE = 10_000
 ANONYMOUS_ID = "public_repo_called"
+USER_CREATED = "user_created"
+USER_DELETED = "user_deleted"
+T = TypeVar("T")
+# Runs a store write with more work for its transaction (see AccountStore's `also`).
+StoreWrite = Callable[[Callable[[Any], Any] | None], Awaitable[T]]
 
 
 @dataclass(frozen=True)
@@ -70,9 +85,10 @@ def identity_of(user: User) -> Identity:
 class AccountService:
     """Registers and authenticates users; resolves tokens to identities."""
 
-    def __init__(self, store: AccountStore, tokens: SessionTokens, *, dev_mode: bool,
+    def __init__(self, store: AccountStore, tokens: SessionTokens, bus: EventBus, *, dev_mode: bool,
                  reset_code_ttl: int, clock: Callable[[], float] = time.time) -> None:
         self._store = store
+        self._bus = bus
         self._tokens = tokens
         self._dev_mode = dev_mode
         self._reset_code_ttl = reset_code_ttl
@@ -92,7 +108,9 @@ class AccountService:
         app = App(id=ids.new_id(), pk=pk or ids.new_public_key(), name=name)
         admin = User(id=ids.new_id(), app_id=app.id, account_id=ids.new_id(), email=email, role=ROOT_ROLE,
                      token=ids.new_id(), created=now)
-        await self._store.create_app(app, email, admin, await _hash(password))
+        password_hash = await _hash(password)
+        await self._announce(USER_CREATED, admin, identity_of(admin),
+                             lambda also: self._store.create_app(app, email, admin, password_hash, also))
         return Credentials(app=app, email=email, password=password,
                            root_token=format_root_token(admin.id, admin.account_id, admin.token))
 
@@ -140,8 +158,10 @@ class AccountService:
         password = check_password(password)
         user = User(id=ids.new_id(), app_id=app.id, account_id=ids.new_id(), email=email,
                     role=ACCOUNT_ADMIN_ROLE, token=ids.new_id(), created=now_text())
+        password_hash = await _hash(password)
         try:
-            await self._store.create_account_with_user(user, await _hash(password))
+            await self._announce(USER_CREATED, user, identity_of(user),
+                                 lambda also: self._store.create_account_with_user(user, password_hash, also))
         except Duplicate:
             raise BadRequest("invalid email: this email is already registered") from None
         return self._tokens.issue(user.id, user.token)
@@ -241,8 +261,10 @@ class AccountService:
         password = check_password(password)
         user = User(id=ids.new_id(), app_id=identity.app_id, account_id=identity.account_id, email=email,
                     role=MEMBER_ROLE, token=ids.new_id(), created=now_text())
+        password_hash = await _hash(password)
         try:
-            await self._store.add_user(user, await _hash(password))
+            await self._announce(USER_CREATED, user, identity,
+                                 lambda also: self._store.add_user(user, password_hash, also))
         except Duplicate:
             raise BadRequest("email already in use") from None
         return user.public()
@@ -254,7 +276,7 @@ class AccountService:
             raise NotFound("user not found")
         if target.role > identity.role:
             raise Unauthorized("permission level not high enough")
-        await self._store.delete_user(user_id)
+        await self._announce(USER_DELETED, target, identity, lambda also: self._store.delete_user(user_id, also))
         self._forget(user_id)
 
     async def set_role(self, identity: Identity, email: object, role: object) -> None:
@@ -277,6 +299,20 @@ class AccountService:
         return self._tokens.issue(users[0].id, users[0].token)
 
     # --- internals
+
+    async def _announce(self, kind: str, user: User, actor: Identity, write: StoreWrite[T]) -> T:
+        """Run a store write that creates or deletes `user`, and publish `kind` for it once committed.
+
+        The bus's durable subscribers store their rows in the write's transaction; a delete that
+        found no user (a concurrent one won) publishes nothing.
+        """
+        message = Message(type=kind, channel=USERS_CHANNEL, data=dumps(user.public()), app_id=user.app_id,
+                          identity=actor)
+        also = (lambda tx: self._bus.store(tx, [message])) if self._bus.wants_rows(message) else None
+        result = await write(also)
+        if result is not False:
+            await self._bus.publish_many([message], stored=True)
+        return result
 
     async def _user(self, user_id: str) -> User | None:
         user = self._users.get(user_id)

@@ -7,7 +7,7 @@ import logging
 from functools import partial
 from typing import Any
 
-from sblite.channels import is_db_channel, validate_channel
+from sblite.channels import check_publishable, is_system_channel, validate_channel
 from sblite.errors import ApiError, BadRequest, Unauthorized
 from sblite.jsonutil import dumps
 from sblite.model import App, Identity, Message
@@ -15,6 +15,7 @@ from sblite.services.accounts import AccountService
 from sblite.services.bus import EventBus
 from sblite.services.channels import ChannelService
 from sblite.services.hub import Connection, Hub, as_history, payload
+from sblite.services.publish_limit import PublishLimiter
 from sblite.throttle import AttemptLimiter, AuthThrottle
 
 log = logging.getLogger(__name__)
@@ -34,8 +35,9 @@ class RealtimeService:
     """Handles messages from realtime clients and publishes on behalf of root."""
 
     def __init__(self, hub: Hub, accounts: AccountService, channels: ChannelService, bus: EventBus,
-                 throttle: AuthThrottle) -> None:
+                 throttle: AuthThrottle, limiter: PublishLimiter) -> None:
         self._hub = hub
+        self._limiter = limiter  # custom messages per user, shared with functions' publish()
         self._accounts = accounts
         self._channels = channels
         self._bus = bus
@@ -128,6 +130,8 @@ class RealtimeService:
 
     async def _join(self, conn: Connection, app: App, message: dict[str, Any]) -> None:
         channel = validate_channel(message.get("data"))
+        if is_system_channel(channel) and (conn.identity is None or not conn.identity.is_root):
+            return self._error(conn, f"{channel} is a system channel: only root users may join it")
         rule = self._channels.rule_for(app.id, channel)
         if rule.auth and conn.identity is None:
             return self._error(conn, f"authentication required to join {channel}")
@@ -160,11 +164,11 @@ class RealtimeService:
         channel = message.get("channel")
         if not channel:
             return self._error(conn, "no channel was specified")
-        channel = validate_channel(channel)
-        if is_db_channel(channel):
-            return self._error(conn, "you cannot write to database channel")
+        channel = check_publishable(channel)
         if self._channels.rule_for(app.id, channel).publish == "server":
             return self._error(conn, f"{channel} is read-only: only the server publishes there")
+        if conn.identity is not None:  # always set here: chan_in needs auth
+            self._limiter.admit("chan_in", conn.identity)
         # `ok` (the acknowledgement) is sent once the runs of functions it triggers are stored.
         await self._bus.publish(Message(type="chan_out", channel=channel, data=_as_text(message.get("data")),
                                         sid=conn.public_id, app_id=app.id, identity=conn.identity, origin="chan_in"))
@@ -182,8 +186,11 @@ class RealtimeService:
         if not isinstance(body, dict):
             raise BadRequest('invalid body: expected {"channel": "...", "type": "...", "data": "..."}')
         channel = validate_channel(body.get("channel"))
+        if is_system_channel(channel):  # root may write to db- channels, as on StaticBackend, not forge system events
+            raise BadRequest(f"{channel} is a system channel: only the server publishes there")
         kind = body.get("type")
         if not isinstance(kind, str) or not kind or len(kind) > 64:
             raise BadRequest('"type" must be a non-empty string of at most 64 characters')
+        self._limiter.admit("publish_message", root)
         await self._bus.publish(Message(type=kind, channel=channel, data=_as_text(body.get("data")),
                                         sid="user-msg", app_id=root.app_id, identity=root))

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from sblite.model import App, User
 from sblite.store.database import Database
 
 _USER_COLUMNS = "id, app_id, account_id, email, role, token, created, password_hash"
+# More work for a write's transaction (the bus storing its subscribers' rows): it commits or fails with it.
+Also = Callable[[sqlite3.Connection], Any] | None
 
 
 class Duplicate(Exception):
@@ -78,8 +82,8 @@ class AccountStore:
             lambda c: c.execute("SELECT 1 FROM apps WHERE owner_email = ?", (email,)).fetchone())
         return row is not None
 
-    async def create_app(self, app: App, owner_email: str, admin: User, password_hash: str) -> None:
-        """Create an app with its first account and its root user, atomically."""
+    async def create_app(self, app: App, owner_email: str, admin: User, password_hash: str, also: Also = None) -> None:
+        """Create an app with its first account and its root user, atomically (with `also`)."""
         def run(conn: sqlite3.Connection) -> None:
             try:
                 conn.execute("INSERT INTO apps (id, pk, name, owner_email, created) VALUES (?, ?, ?, ?, ?)",
@@ -87,23 +91,23 @@ class AccountStore:
             except sqlite3.IntegrityError:
                 raise Duplicate(f"an app with public key {app.pk} exists already") from None
             _insert_account(conn, admin.account_id, app.id, admin.email, admin.created)
-            _insert_user(conn, admin, password_hash)
+            _insert_user(conn, admin, password_hash, also)
 
         await self._db.write(run)
 
     # --- users
 
-    async def create_account_with_user(self, user: User, password_hash: str) -> None:
-        """Create a new account and its first user; Duplicate if the email is taken."""
+    async def create_account_with_user(self, user: User, password_hash: str, also: Also = None) -> None:
+        """Create a new account and its first user (with `also`); Duplicate if the email is taken."""
         def run(conn: sqlite3.Connection) -> None:
             _insert_account(conn, user.account_id, user.app_id, user.email, user.created)
-            _insert_user(conn, user, password_hash)
+            _insert_user(conn, user, password_hash, also)
 
         await self._db.write(run)
 
-    async def add_user(self, user: User, password_hash: str) -> None:
-        """Add a user to an existing account; Duplicate if the email is taken."""
-        await self._db.write(lambda conn: _insert_user(conn, user, password_hash))
+    async def add_user(self, user: User, password_hash: str, also: Also = None) -> None:
+        """Add a user to an existing account (with `also`); Duplicate if the email is taken."""
+        await self._db.write(lambda conn: _insert_user(conn, user, password_hash, also))
 
     async def user_by_id(self, user_id: str) -> UserRecord | None:
         """The user with this id."""
@@ -121,10 +125,15 @@ class AccountStore:
             f"SELECT {_USER_COLUMNS} FROM users WHERE account_id = ? ORDER BY seq", (account_id,)).fetchall())
         return [record.user for record in map(_record, rows) if record is not None]
 
-    async def delete_user(self, user_id: str) -> bool:
-        """Delete a user; whether it existed."""
-        return await self._db.write(
-            lambda c: c.execute("DELETE FROM users WHERE id = ?", (user_id,)).rowcount == 1)
+    async def delete_user(self, user_id: str, also: Also = None) -> bool:
+        """Delete a user (and run `also` in the same transaction if it existed); whether it existed."""
+        def run(conn: sqlite3.Connection) -> bool:
+            deleted = conn.execute("DELETE FROM users WHERE id = ?", (user_id,)).rowcount == 1
+            if deleted and also is not None:
+                also(conn)
+            return deleted
+
+        return await self._db.write(run)
 
     async def set_password(self, user_id: str, password_hash: str, new_token: str) -> None:
         """Change a password and rotate the per-user token (revoking older sessions)."""
@@ -172,7 +181,7 @@ def _insert_account(conn: sqlite3.Connection, account_id: str, app_id: str, emai
                  (account_id, app_id, email, created))
 
 
-def _insert_user(conn: sqlite3.Connection, user: User, password_hash: str) -> None:
+def _insert_user(conn: sqlite3.Connection, user: User, password_hash: str, also: Also = None) -> None:
     try:
         conn.execute(
             "INSERT INTO users (id, app_id, account_id, email, password_hash, token, role, created) "
@@ -181,3 +190,5 @@ def _insert_user(conn: sqlite3.Connection, user: User, password_hash: str) -> No
              user.created))
     except sqlite3.IntegrityError:
         raise Duplicate("email already in use") from None
+    if also is not None:
+        also(conn)
