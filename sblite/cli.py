@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 from aiohttp import web
 
-from sblite import __version__, manage
+from sblite import __version__, manage, task_cli
 from sblite.app import create_app, max_function_workers
 from sblite.config import Config, ConfigError, load_config
 from sblite.http.connections import (
@@ -46,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     backup.add_argument("--db", help="the database file (default ./sblite.db, or SBLITE_DB)")
     backup.set_defaults(handler=run_backup)
     manage.register(commands)
+    task_cli.register(commands)
     return parser
 
 

@@ -216,6 +216,14 @@ def _duration(text: str, field_name: str, what: str) -> timedelta:
     return timedelta(days=days, hours=hours, minutes=minutes, seconds=secs)
 
 
+def parse_duration(text: str, field_name: str) -> timedelta:
+    """A positive duration such as 45s, 10m, 1h30m or 2d; ScheduleError names `field_name`."""
+    length = _duration(text.strip() if isinstance(text, str) else "", field_name, "give")
+    if not length:
+        raise ScheduleError(field_name, "a duration longer than 0s expected")
+    return length
+
+
 def parse_at(text: str, now: datetime) -> datetime:
     """A one-off time: RFC 3339 with an offset, or `+10m`-style from `now`; aware, in UTC."""
     if now.tzinfo is None:
