@@ -2,8 +2,9 @@
 
 Database calls go through the same DocumentService as the HTTP API, as the identity that
 triggered the run: same permissions, same db_* events. Messages count against that
-identity's publish limit, like its own chan_in. Every call answers `{ok, content}`; content
-is an error string when ok is false.
+identity's publish limit, like its own chan_in. `schedule()` and `runLater()` create one-off
+tasks through the scheduler (`Scheduling`). Every call answers `{ok, content}`; content is
+an error string when ok is false.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Protocol
 
 from sblite.channels import is_db_channel, is_system_channel, validate_channel
 from sblite.errors import ApiError, BadRequest
@@ -29,6 +30,14 @@ Fetcher = Callable[[str, dict[str, Any], int], Awaitable[dict[str, Any]]]
 MAX_CACHE_KEY = 256
 MAX_DEPTH = 8  # functions triggering functions: how deep a chain may go
 MAX_TYPE_LENGTH = 64
+
+
+class Scheduling(Protocol):
+    """Creates one-off tasks durably (the scheduler's TaskService)."""
+
+    async def schedule_once(self, app_id: str, identity: Identity, *, kind: str, value: str,
+                            meta: dict[str, Any], when: float | str) -> dict[str, Any]:
+        """A one-off task of `kind` ("message" or "function") due at `when`; its task JSON, BadRequest on bad input."""
 
 
 @dataclass(frozen=True)
@@ -50,18 +59,20 @@ class HostApi:
     """Implements every host function for one app's runs."""
 
     def __init__(self, documents: DocumentService, bus: EventBus, store: FunctionStore, fetcher: Fetcher,
-                 io_limit: int, *, limiter: PublishLimiter) -> None:
+                 io_limit: int, *, limiter: PublishLimiter, scheduling: Scheduling | None = None) -> None:
         self._documents = documents
         self._bus = bus
         self._store = store
         self._fetcher = fetcher
         self._io_limit = io_limit
         self._limiter = limiter
+        self._scheduling = scheduling  # None: no scheduler runs, schedule() and runLater() answer so
         self._calls: dict[str, Callable[..., Awaitable[Any]]] = {
             "create": self._create, "list": self._list, "getById": self._get, "query": self._query,
             "count": self._count, "update": self._update, "del": self._delete, "publish": self._publish,
             "send": self._send, "fetch": self._fetch, "cacheGet": self._cache_get, "cacheSet": self._cache_set,
             "inc": self._inc, "dec": self._dec, "sendMail": self._send_mail,
+            "schedule": self._schedule, "runLater": self._run_later,
         }
 
     def handler(self, context: RunContext) -> Callable[[str, str], Awaitable[str]]:
@@ -126,6 +137,26 @@ class HostApi:
 
     async def _send(self, ctx: RunContext, kind: Any, data: Any = None, channel: Any = None) -> None:
         return await self._publish(ctx, channel, kind, data)
+
+    # --- one-off tasks
+
+    async def _schedule(self, ctx: RunContext, when: Any, kind: Any, channel: Any, data: Any = None) -> Any:
+        """A task that publishes `kind` with `data` on `channel` at `when`, as a message task does."""
+        meta = {"channel": _publishable(channel), "data": _as_text(data)}
+        return await self._schedule_once(ctx, "message", _message_type(kind), meta, when)
+
+    async def _run_later(self, ctx: RunContext, when: Any, function_name: Any, data: Any = None) -> Any:
+        """A task that runs the function `function_name` with `data` at `when`, as a function task does."""
+        name = _text(function_name, "the function name")
+        return await self._schedule_once(ctx, "function", name, {"data": _as_text(data)}, when)
+
+    async def _schedule_once(self, ctx: RunContext, kind: str, value: str, meta: dict[str, Any], when: Any) -> Any:
+        if isinstance(when, bool) or not isinstance(when, (int, float, str)):
+            raise BadRequest("when: give seconds from now (a number) or an RFC 3339 time")
+        if self._scheduling is None:
+            raise BadRequest("the task scheduler is not running on this server")
+        return await self._scheduling.schedule_once(ctx.app_id, ctx.identity, kind=kind, value=value, meta=meta,
+                                                    when=when)
 
     async def _fetch(self, ctx: RunContext, url: Any, options: Any = None) -> Any:
         if not isinstance(url, str) or not url.startswith(("http://", "https://")):
