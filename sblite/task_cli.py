@@ -25,7 +25,8 @@ def _body(args: argparse.Namespace) -> dict[str, Any]:
     """The task fields given on the command line (only those given)."""
     body: dict[str, Any] = {}
     for option, key in (("name", "name"), ("type", "type"), ("value", "value"), ("interval", "interval"),
-                        ("at", "at"), ("tz", "timezone"), ("overlap", "overlap"), ("catchup", "catchup")):
+                        ("at", "at"), ("tz", "timezone"), ("overlap", "overlap"), ("catchup", "catchup"),
+                        ("keep_runs", "keep_runs"), ("keep_days", "keep_days")):
         if getattr(args, option, None) is not None:
             body[key] = getattr(args, option)
     if args.meta is not None:
@@ -198,6 +199,8 @@ def _task_options(parser: argparse.ArgumentParser, adding: bool) -> None:
     parser.add_argument("--overlap", choices=OVERLAP, help="while the previous run is unfinished (default skip)")
     parser.add_argument("--catchup", choices=CATCHUP, help="instants missed while down (default latest)")
     parser.add_argument("--catchup-window", help="how late a missed instant may still run with latest (6h)")
+    parser.add_argument("--keep-runs", type=int, help="runs kept in the history (default 100)")
+    parser.add_argument("--keep-days", type=float, help="days a run is kept (default 14)")
     add_connection_options(parser)
 
 
