@@ -8,11 +8,15 @@ import json
 import logging
 import os
 import struct
+from types import SimpleNamespace
 
 import pytest
+from aiohttp import WSMsgType
+from aiohttp.http import WebSocketWriter
 
 from sblite.app import create_app
 from sblite.http.keys import HUB
+from sblite.http.sinks import _text_frame
 from tests.conftest import Api, make_config
 from tests.realtime_clients import CLIENTS, publish_firehose
 from tests.support import DEV_PK
@@ -226,3 +230,27 @@ async def test_a_socket_that_never_reads_is_cut_off_and_another_member_gets_ever
     finally:
         await fast.close()
         close_stalled()
+
+
+class _Capture:
+    """What aiohttp's WebSocket writer needs of a transport: it keeps what is written."""
+
+    def __init__(self) -> None:
+        self.data = bytearray()
+
+    def write(self, data: bytes) -> None:
+        self.data += data
+
+    def is_closing(self) -> bool:
+        return False
+
+
+@pytest.mark.parametrize("size", [0, 1, 125, 126, 127, 65535, 65536, 70_000])
+async def test_websocket_text_frames_are_byte_for_byte_what_aiohttps_writer_makes(size):
+    # The sink frames its batches itself (one write per batch instead of one per frame): its
+    # frames must be exactly aiohttp's, at every length encoding's edges.
+    capture = _Capture()
+    writer = WebSocketWriter(SimpleNamespace(_paused=False), capture)
+    data = bytes(range(256)) * (size // 256) + b"x" * (size % 256)
+    await writer.send_frame(data, WSMsgType.TEXT)
+    assert _text_frame(data) == bytes(capture.data)

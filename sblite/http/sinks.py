@@ -251,9 +251,10 @@ class WsSink(_Outbox):
         transport = self._transport
         if self._ws.closed or transport is None or transport.is_closing():
             return  # aiohttp has sent (or is sending) a close frame: nothing may follow it
-        # aiohttp has no batched send: its writer makes one system call per frame. Under fan-out
-        # load that doubled the sends (measured), so what one turn queued goes out in one write,
-        # which never waits: the hub's byte budget bounds what the transport holds.
+        # aiohttp has no batched send: its writer makes one system call per frame, which costs
+        # fan-out a fifth more CPU per delivery (docs/performance.md). So what one turn queued goes
+        # out in one write of frames made byte for byte as aiohttp makes them (a test compares);
+        # the write never waits: the hub's byte budget bounds what the transport holds.
         transport.write(b"".join([_text_frame(frame) for frame in frames]))
 
 
