@@ -13,7 +13,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "sblite"
 LAYERS = [
     ("app", 4), ("cli", 4), ("__main__", 4), ("manage", 4), ("task_cli", 4),
     ("http", 3),
-    ("services", 2), ("functions", 2),
+    ("services", 2), ("functions", 2), ("scheduler", 2),
     ("store", 1),
     ("", 0),  # every other module is pure
 ]

@@ -5,6 +5,7 @@ from sblite.store.channels import ChannelStore
 from sblite.store.database import Database, DatabaseClosed
 from sblite.store.functions import FunctionStore
 from sblite.store.documents import DocumentStore, Page
+from sblite.store.tasks import TaskStore
 
 __all__ = [
     "AccountStore",
@@ -15,5 +16,6 @@ __all__ = [
     "Duplicate",
     "FunctionStore",
     "Page",
+    "TaskStore",
     "UserRecord",
 ]

@@ -157,6 +157,55 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (app_id, key)
     ) WITHOUT ROWID;
     """,
+    # Scheduled tasks and their runs. A run row claims its task's instant: (task_id, instant) is
+    # unique, and the claim advances the task's next_run in the same transaction.
+    """
+    CREATE TABLE tasks (
+        seq INTEGER PRIMARY KEY,
+        id TEXT NOT NULL UNIQUE,
+        app_id TEXT NOT NULL,
+        name TEXT NOT NULL,
+        type TEXT NOT NULL,
+        value TEXT NOT NULL,
+        meta TEXT NOT NULL CHECK (json_type(meta) = 'object'),
+        interval TEXT,
+        at REAL,
+        timezone TEXT NOT NULL,
+        enabled INTEGER NOT NULL,
+        paused_note TEXT,
+        overlap TEXT NOT NULL,
+        catchup TEXT NOT NULL,
+        catchup_window REAL NOT NULL,
+        keep_runs INTEGER NOT NULL,
+        keep_days REAL NOT NULL,
+        identity TEXT NOT NULL,
+        last_run REAL,
+        next_run REAL,
+        created TEXT NOT NULL,
+        updated TEXT NOT NULL,
+        UNIQUE (app_id, name)
+    );
+    CREATE TABLE task_runs (
+        seq INTEGER PRIMARY KEY,
+        id TEXT NOT NULL UNIQUE,
+        task_id TEXT NOT NULL,
+        app_id TEXT NOT NULL,
+        instant REAL,
+        scheduled_for REAL NOT NULL,
+        trigger TEXT NOT NULL,
+        status TEXT NOT NULL,
+        created REAL NOT NULL,
+        started REAL,
+        finished REAL,
+        output TEXT NOT NULL,
+        error TEXT,
+        job_id TEXT,
+        function_run_id TEXT,
+        UNIQUE (task_id, instant)
+    );
+    CREATE INDEX task_runs_task ON task_runs(task_id, seq);
+    CREATE INDEX task_runs_open ON task_runs(status) WHERE status IN ('queued', 'running');
+    """,
 )
 
 
