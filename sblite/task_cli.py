@@ -24,7 +24,7 @@ def _path(name: str, *rest: str) -> str:
 def _body(args: argparse.Namespace) -> dict[str, Any]:
     """The task fields given on the command line (only those given)."""
     body: dict[str, Any] = {}
-    for option, key in (("name", "name"), ("type", "type"), ("value", "value"), ("interval", "interval"),
+    for option, key in (("type", "type"), ("value", "value"), ("interval", "interval"),
                         ("at", "at"), ("tz", "timezone"), ("overlap", "overlap"), ("catchup", "catchup"),
                         ("keep_runs", "keep_runs"), ("keep_days", "keep_days")):
         if getattr(args, option, None) is not None:
@@ -47,7 +47,7 @@ def _body(args: argparse.Namespace) -> dict[str, Any]:
 
 def task_add(args: argparse.Namespace) -> None:
     """Create a task."""
-    body = _body(args)
+    body = {"name": args.name, **_body(args)}
     if args.disabled:
         body["enabled"] = False
     task = call(args, "POST", "/tasks", body)
@@ -81,7 +81,7 @@ def task_info(args: argparse.Namespace) -> None:
     print(f"{task['name']}  {task['type']} {task['value']}  {task['status']}"
           + (f" ({task['paused_note']})" if task.get("paused_note") else ""))
     print(f"  schedule  {task.get('interval') or 'at ' + str(task.get('at'))}  = {task.get('description')}")
-    print(f"  next run  {_when(task)}")
+    print(f"  next run  {_next(task)}")
     print(f"  last run  {task.get('last_run') or 'never'}")
     print(f"  overlap {task.get('overlap')}, catch-up {task.get('catchup')} "
           f"(window {_duration_words(task.get('catchup_window'))}), meta {meta}")
@@ -142,13 +142,18 @@ def _after(text: str | None) -> datetime:
 
 
 def _when(task: dict[str, Any]) -> str:
-    """The next run as words and as a time: "at 09:00 every day (UTC); next in 3 hours, 2025-01-01T09:00:00Z"."""
+    """The schedule and the next run: "at 09:00 every day (UTC); next in 3 hours, 2025-01-01T09:00:00Z"."""
     description = task.get("description") or task.get("interval") or f"once at {task.get('at')}"
+    return f"{description}; next {_next(task)}"
+
+
+def _next(task: dict[str, Any]) -> str:
+    """The next run in words and as a time (also in the task's zone when it is not UTC)."""
     if not task.get("next_run"):
-        return f"{description}; no next run"
+        return "none"
     next_run = datetime.fromisoformat(str(task["next_run"]).replace("Z", "+00:00"))
-    local = task.get("next_run_local") or next_run.isoformat()
-    return f"{description}; next {_relative(next_run - datetime.now(UTC))}, {task['next_run']} ({local})"
+    local = f" ({task['next_run_local']})" if task.get("timezone") not in (None, "UTC") else ""
+    return f"{_relative(next_run - datetime.now(UTC))}, {task['next_run']}{local}"
 
 
 def _run_line(run: dict[str, Any]) -> str:
@@ -159,13 +164,14 @@ def _run_line(run: dict[str, Any]) -> str:
     if len(detail) > 100:
         detail = detail[:97] + "..."
     when = run.get("scheduled_for") or run.get("started") or "-"
-    return f"  {when:<24} {run.get('status', ''):<8} {duration:>9}  {detail}"
+    trigger = f" ({run['trigger']})" if run.get("trigger") else ""
+    return f"  {when:<24} {run.get('status', '') + trigger:<20} {duration:>12}  {detail}"
 
 
 def _relative(delta: timedelta) -> str:
     seconds = int(delta.total_seconds())
     if abs(seconds) < 1:
-        return "now"
+        return "in less than a second"
     words = _duration_words(abs(seconds))
     return f"in {words}" if seconds > 0 else f"{words} ago (overdue)"
 

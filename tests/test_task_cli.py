@@ -165,26 +165,33 @@ def test_add_list_info_update_and_delete(server, cli):
 
 @pytest.mark.slow
 @needs_routes
-def test_run_pause_resume_and_history(server, cli):
-    cli("add", "--name", "ping", "--type", "message", "--value", "ping", "--interval", "@daily",
-        "--meta", '{"channel": "pings", "data": "x"}')
-    assert cli("run", "ping").startswith("started ping: run ")
-    runs = _wait_for_run(server, "ping")
-    info = cli("info", "ping")
-    assert runs[0]["status"] in info.split("\n", 5)[-1]  # the history lists the run with its status
+def test_run_pause_resume_and_history(server, cli, capsys, tmp_path):
+    source = tmp_path / "report.js"
+    source.write_text('function handle(name, type, data) { log("ran " + name + " " + JSON.stringify(data)); }')
+    assert _cli(capsys, "function", "add", "--name", "report", "--trigger", "web", "--source", str(source)).startswith(
+        "added report")
+    cli("add", "--name", "report", "--type", "function", "--value", "report", "--interval", "@daily",
+        "--meta", '{"data": {"x": 1}}')
+    assert cli("run", "report").startswith("started report: run ")
+    assert [run["status"] for run in _wait_for_run(server, "report")] == ["ok"]
+    history = cli("info", "report").splitlines()[5:]
+    assert len(history) == 1 and "ok (manual)" in history[0] and 'ran report {\\"x\\":1}' in history[0]
 
-    assert cli("pause", "ping", "--note", "quiet week") == "paused ping (quiet week)\n"
-    line = next(line for line in cli("list").splitlines() if line.startswith("ping"))
+    assert cli("pause", "report", "--note", "quiet week") == "paused report (quiet week)\n"
+    line = next(line for line in cli("list").splitlines() if line.startswith("report"))
     assert "paused" in line
-    assert "(quiet week)" in cli("info", "ping").splitlines()[0]
-    assert cli("resume", "ping").startswith("resumed ping: at 00:00 every day (UTC); next in ")
-    cli("delete", "ping")
+    assert "(quiet week)" in cli("info", "report").splitlines()[0]
+    assert cli("resume", "report").startswith("resumed report: at 00:00 every day (UTC); next in ")
+    assert cli("update", "report", "--rename", "daily-report").startswith("updated daily-report: at 00:00 every day")
+    assert "daily-report" in {task["name"] for task in _root(server, "/tasks")}
+    cli("delete", "daily-report")
 
 
 @pytest.mark.slow
 @needs_routes
 def test_one_off_task_and_bad_input(server, cli):
-    added = cli("add", "--name", "later", "--type", "function", "--value", "remind", "--at", "+2h")
+    added = cli("add", "--name", "later", "--type", "message", "--value", "remind", "--at", "+2h",
+                "--meta", '{"channel": "me", "data": "stretch"}')
     assert added.startswith("added later: ") and ("next in 1 hour 59 minutes" in added or "next in 2 hours" in added)
     assert _root(server, "/tasks/later")["at"]
 
