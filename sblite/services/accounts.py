@@ -306,8 +306,8 @@ class AccountService:
         The bus's durable subscribers store their rows in the write's transaction; a delete that
         found no user (a concurrent one won) publishes nothing.
         """
-        message = Message(type=kind, channel=USERS_CHANNEL, data=dumps(user.public()), app_id=user.app_id,
-                          identity=actor)
+        message = Message(type=kind, channel=USERS_CHANNEL, data=dumps(user.public()), sid="system",
+                          app_id=user.app_id, identity=actor)
         also = (lambda tx: self._bus.store(tx, [message])) if self._bus.wants_rows(message) else None
         result = await write(also)
         if result is not False:
