@@ -11,6 +11,10 @@ oldest due jobs from SQLite as room allows, runs them, and waits: for new jobs, 
 to finish, or for the next retry to come due. (Jobs a publish has just stored start at once
 when they fit and no older job waits: nothing to read back.) The rules (what is due, the backoff, when to
 park) are pure functions in `queue_policy`.
+
+Scheduled tasks queue jobs for a named function too (`task_job`, stored in the task's own
+claim); their outcome, once the job succeeds or is parked, goes to `on_settled` listeners.
+A parked job is announced as `function_parked` on `sys-functions`.
 """
 
 from __future__ import annotations
@@ -20,12 +24,15 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sblite import ids
 from sblite.functions import queue_policy as policy
 from sblite.functions.host import MAX_DEPTH, RunContext
+from sblite.errors import ApiError
 from sblite.functions.service import FunctionService
+from sblite.jsonutil import dumps
 from sblite.model import Identity, Message
 from sblite.services.bus import EventBus
 from sblite.store import FunctionStore
@@ -34,6 +41,20 @@ from sblite.timeutil import now_text
 
 log = logging.getLogger(__name__)
 READ_RETRY_SECONDS = 1.0  # after the queue could not be read
+FUNCTIONS_CHANNEL = "sys-functions"
+TASK_ORIGIN = "task"  # a job's message came from a scheduled task
+
+# A task job's outcome: (job, ok, error, the last attempt's log lines, the id of that attempt's run record).
+Settled = Callable[[Job, bool, str | None, list[str], str | None], None]
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """What one run of a job came to."""
+
+    error: str | None  # None: it succeeded (or its function is gone and it was not a task's)
+    logs: list[str]
+    run_id: str | None
 
 
 def _message_json(message: Message) -> dict[str, Any]:
@@ -58,6 +79,7 @@ class Dispatcher:
                  clock: Callable[[], float] = time.time) -> None:
         self._functions = functions
         self._store = store
+        self._bus = bus
         self._max_attempts = max_attempts
         self._anonymous = anonymous
         self._max_running = max_running
@@ -72,6 +94,7 @@ class Dispatcher:
         self._closed = False
         self.stats: Counter[str] = Counter()
         self.peak_held = 0  # the most runs held in memory at once
+        self._settled: list[Settled] = []
         self._unsubscribe = bus.subscribe_durable(self)
 
     @property
@@ -124,6 +147,53 @@ class Dispatcher:
         return [Job(id=ids.new_id(), app_id=message.app_id, function_id=record.id, message=payload,
                     identity=identity, attempts=0, next_at=self._clock(), status="queued", last_error=None)
                 for record in self._functions.matching(message)]
+
+    # --- jobs for a named function (scheduled tasks)
+
+    def on_settled(self, listener: Settled) -> None:
+        """Call `listener` when a task's job succeeds or is parked."""
+        self._settled.append(listener)
+
+    def exists(self, app_id: str, name: str) -> bool:
+        """Whether the app has a function of this name."""
+        try:
+            self._functions.named(app_id, name)
+        except ApiError:
+            return False
+        return True
+
+    def task_job(self, app_id: str, name: str, body: dict[str, Any], identity: Identity) -> Job:
+        """A job that runs the named function with a task's `body`; NotFound when there is no such function."""
+        record = self._functions.named(app_id, name)
+        return Job(id=ids.new_id(), app_id=app_id, function_id=record.id,
+                   message={**body, "depth": 0, "origin": TASK_ORIGIN}, identity=_identity_json(identity),
+                   attempts=0, next_at=self._clock(), status="queued", last_error=None)
+
+    @staticmethod
+    def store_jobs(conn: Any, jobs: Sequence[Job]) -> None:
+        """Queue jobs inside a write under way (a task's claim)."""
+        FunctionStore.enqueue_in(conn, list(jobs), now_text())
+
+    def start_jobs(self, jobs: Sequence[Job]) -> None:
+        """Jobs stored by `store_jobs` are committed: start them if they fit, else read them when room frees."""
+        self.stats["queued"] += len(jobs)
+        if not self._backlog and len(self._running) + len(jobs) <= self._max_running:
+            for job in jobs:
+                self._launch(job)
+            return
+        self._backlog = True
+        self._wake.set()
+
+    def _tell(self, job: Job, attempt: Attempt) -> None:
+        """A task's job has its outcome: tell the listeners."""
+        if job.message.get("origin") != TASK_ORIGIN:
+            return
+        for listener in self._settled:
+            try:
+                listener(job, attempt.error is None, attempt.error, attempt.logs, attempt.run_id)
+            except Exception:
+                self.stats["internal_errors"] += 1
+                log.exception("a listener of job %s failed", job.id)
 
     # --- the consumer
 
@@ -190,32 +260,39 @@ class Dispatcher:
     async def _run(self, job: Job) -> None:
         """Run a job once; a failure, or any exception, is a failed attempt."""
         try:
-            error = await self._attempt(job)
+            attempt = await self._attempt(job)
         except Exception as exc:
             self.stats["internal_errors"] += 1
             log.exception("function run of job %s raised", job.id)
-            error = f"internal error: {exc}"
-        if error is None:
+            attempt = Attempt(error=f"internal error: {exc}", logs=[], run_id=None)
+        if attempt.error is None:
             self.stats["succeeded"] += 1
+            self._tell(job, attempt)
         else:
-            await self._failed(job, error)
+            await self._failed(job, attempt)
 
-    async def _attempt(self, job: Job) -> str | None:
-        """Run the job's function; None when it succeeded (or is gone), else the error."""
+    async def _attempt(self, job: Job) -> Attempt:
+        """Run the job's function once."""
         record = self._functions.by_id(job.function_id)
-        if record is None:
-            return None  # deleted with its jobs
+        task = job.message.get("origin") == TASK_ORIGIN
+        if record is None:  # deleted with its jobs
+            if task:
+                self._tell(job, Attempt(error="the function was deleted", logs=[], run_id=None))
+            return Attempt(error=None, logs=[], run_id=None)
         context = RunContext(job.app_id, self._identity(job), record.id, job.message.get("depth", 0))
         message = {k: v for k, v in job.message.items() if k not in ("depth", "origin")}
-        outcome = await self._functions.run(record, {"kind": "message", "message": message}, context,
-                                            record.trigger, job.message.get("sid") or None, job.id)
+        run_id = ids.new_id()
+        trigger, message_id = ("task", job.message.get("runId")) if task else (record.trigger, job.message.get("sid"))
+        outcome = await self._functions.run(record, {"kind": "message", "message": message}, context, trigger,
+                                            message_id or None, job.id, run_id=run_id)
         if not outcome.ok:
-            return outcome.error or "failed"
+            return Attempt(error=outcome.error or "failed", logs=outcome.logs, run_id=run_id)
         if outcome.recorded is not None:
             await outcome.recorded  # the job is deleted: it cannot be read back as queued
-        return None
+        return Attempt(error=None, logs=outcome.logs, run_id=run_id)
 
-    async def _failed(self, job: Job, error: str) -> None:
+    async def _failed(self, job: Job, attempt: Attempt) -> None:
+        error = attempt.error or "failed"
         retry = policy.after_failure(job.attempts, self._clock(), self._max_attempts)
         try:
             await self._store.reschedule(job.id, retry.attempts, retry.next_at, error, retry.park)
@@ -229,10 +306,26 @@ class Dispatcher:
             self.stats["parked"] += 1
             log.warning("job %s (function %s) parked after %d attempts: %s", job.id, job.function_id,
                         retry.attempts, error)
+            self._tell(job, attempt)
+            await self._announce_parked(job, retry.attempts, error)
             return
         self.stats["retried"] += 1
         self._retry_at = policy.earliest(self._retry_at, retry.next_at)
         self._wake.set()  # the consumer's wait ends at the new retry time
+
+    async def _announce_parked(self, job: Job, attempts: int, error: str) -> None:
+        """Publish `function_parked`: the job as /fn/jobs shows it."""
+        record = self._functions.by_id(job.function_id)
+        data = {"id": job.id, "function": record.name if record is not None else "", "status": "parked",
+                "attempts": attempts, "lastError": error,
+                "message": {k: job.message.get(k) for k in ("sid", "type", "channel", "data")}}
+        try:
+            await self._bus.publish(Message(type="function_parked", channel=FUNCTIONS_CHANNEL, data=dumps(data),
+                                            sid="system", app_id=job.app_id,
+                                            depth=int(job.message.get("depth", 0)) + 1))
+        except Exception:
+            self.stats["internal_errors"] += 1
+            log.exception("could not announce parked job %s", job.id)
 
     def _identity(self, job: Job) -> Identity:
         data = job.identity

@@ -253,10 +253,12 @@ class FunctionService:
         return outcome.value_json
 
     async def run(self, record: FunctionRecord, spec: dict[str, Any], context: RunContext, trigger: str,
-                  message_id: str | None, job_id: str | None = None, wait: float | None = None) -> Outcome:
+                  message_id: str | None, job_id: str | None = None, wait: float | None = None,
+                  run_id: str | None = None) -> Outcome:
         """Run a function once and record the run (and finish its job when it succeeded).
 
-        With `wait`, a run that finds no free worker within that many seconds is given up.
+        With `wait`, a run that finds no free worker within that many seconds is given up. `run_id`
+        names the run's record (made up when not given).
         """
         spec = {**spec, "env": await self._env(record.app_id)}
         request = Request("run", record.code, self._worker_limits, key=f"{record.id}:{record.version}",
@@ -269,7 +271,7 @@ class FunctionService:
         output = ["Function started", *outcome.logs, "Function completed"]
         if outcome.error:
             output.append(outcome.error)
-        run = RunRecord(id=ids.new_id(), function_id=record.id, version=record.version, trigger=trigger,
+        run = RunRecord(id=run_id or ids.new_id(), function_id=record.id, version=record.version, trigger=trigger,
                         message_id=message_id, started=started, completed=now_text(),
                         duration_ms=outcome.duration_ms, success=outcome.ok, output=output, error=outcome.error)
         outcome.recorded = self._recorder.record(record.app_id, run, job_id if outcome.ok else None)
