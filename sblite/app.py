@@ -7,6 +7,7 @@ import logging
 import os
 import time
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 from aiohttp import web
 
@@ -15,11 +16,11 @@ from sblite.functions.dispatch import Dispatcher
 from sblite.functions.host import HostApi
 from sblite.functions.pool import WorkerPool
 from sblite.functions.service import FunctionLimits, FunctionService
-from sblite.http import auth_routes, db_routes, function_routes, realtime_routes, system_routes
+from sblite.http import auth_routes, db_routes, function_routes, realtime_routes, system_routes, task_routes
 from sblite.http.fetcher import Fetcher
 from sblite.http.keys import (
     ACCOUNTS, AUTH_THROTTLE, BUS, CHANNELS, CONFIG, DATABASE, DISPATCHER, DOCUMENTS, FUNCTIONS, HUB, PUBLISH_LIMITER,
-    REALTIME,
+    REALTIME, TASK_CLOCK, TASKS,
 )
 from sblite.http.middleware import error_middleware
 from sblite.http.policy import on_response_prepare, policy_middleware
@@ -33,8 +34,11 @@ from sblite.services.hub import Hub, HubLimits
 from sblite.services.publish_limit import PublishLimiter
 from sblite.services.realtime import RealtimeService
 from sblite.model import Identity
+from sblite.scheduler.definition import Limits as TaskLimits
+from sblite.scheduler.loop import Clock, SystemClock
+from sblite.scheduler.service import TaskService
 from sblite.services.accounts import ANONYMOUS_ID
-from sblite.store import AccountStore, ChannelStore, Database, DocumentStore, FunctionStore
+from sblite.store import AccountStore, ChannelStore, Database, DocumentStore, FunctionStore, TaskStore
 from sblite.throttle import AuthThrottle, ThrottleLimits
 from sblite.tokens import SessionTokens
 
@@ -42,12 +46,16 @@ log = logging.getLogger(__name__)
 SWEEP_SECONDS = 1.0
 
 
-def create_app(config: Config, *, announce: bool = False) -> web.Application:
-    """A ready-to-run aiohttp application for `config`; `announce` prints the credentials banner."""
+def create_app(config: Config, *, announce: bool = False, clock: Clock | None = None) -> web.Application:
+    """A ready-to-run aiohttp application for `config`; `announce` prints the credentials banner.
+
+    `clock` is the scheduler's (tests move it instead of waiting); the machine's by default.
+    """
     app = web.Application(client_max_size=config.max_body_bytes,
                           middlewares=[error_middleware, policy_middleware])
     app.on_response_prepare.append(on_response_prepare)
     app[CONFIG] = config
+    app[TASK_CLOCK] = clock or SystemClock()
     app[BUS] = EventBus(lambda write: app[DATABASE].write(write))  # the database opens at startup
     app[HUB] = Hub(app[BUS], HubLimits(
         max_channels=config.realtime_max_channels,
@@ -61,7 +69,7 @@ def create_app(config: Config, *, announce: bool = False) -> web.Application:
     app.cleanup_ctx.append(_sweep_gone_connections)
     app.on_shutdown.append(_close_realtime_connections)
     for table in (system_routes.routes, auth_routes.routes, db_routes.routes, realtime_routes.routes,
-                  function_routes.routes):
+                  function_routes.routes, task_routes.routes):
         table.register(app)
     return app
 
@@ -97,27 +105,47 @@ def max_function_workers(config: Config) -> int:
 
 
 async def _functions(app: web.Application) -> AsyncIterator[None]:
-    """The worker pool, the function service and the dispatcher of message-triggered runs."""
+    """The worker pool, the function service, the dispatcher of queued runs and the task scheduler."""
     config = app[CONFIG]
     pool = WorkerPool(max_function_workers(config))
     fetcher = Fetcher(allow_private=config.functions_fetch_allow_private)
     store = FunctionStore(app[DATABASE])
     host = HostApi(app[DOCUMENTS], app[BUS], store, fetcher, config.functions_max_io_bytes,
-                   limiter=app[PUBLISH_LIMITER])
+                   limiter=app[PUBLISH_LIMITER], scheduling=_Scheduling(app))
     functions = FunctionService(store, pool, host, function_limits(config))
     await functions.load()
     app[FUNCTIONS] = functions
     dispatcher = Dispatcher(functions, store, app[BUS], config.functions_max_attempts, _anonymous,
                             max_running=config.functions_max_running)
     app[DISPATCHER] = dispatcher
+    tasks = TaskService(TaskStore(app[DATABASE]), app[BUS], dispatcher, fetcher, clock=app[TASK_CLOCK],
+                        limits=TaskLimits(keep_runs=config.tasks_history, keep_days=config.tasks_history_days),
+                        io_limit=config.functions_max_io_bytes, catchup_all_limit=config.tasks_catchup_all_limit)
+    dispatcher.on_settled(tasks.job_settled)  # before the queue resumes: no outcome goes unheard
+    app[TASKS] = tasks
+    await tasks.load()  # settles the runs a previous process left under way
     await dispatcher.resume()
+    tasks.start()
     try:
         yield
     finally:
+        await tasks.close()
         await dispatcher.close()
         await functions.flush()
         await pool.close()
         await fetcher.close()
+
+
+class _Scheduling:
+    """The functions' schedule() and runLater(), handed to the scheduler (made after the host API)."""
+
+    def __init__(self, app: web.Application) -> None:
+        self._app = app
+
+    async def schedule_once(self, app_id: str, identity: Identity, *, kind: str, value: str,
+                            meta: dict[str, Any], when: float | str) -> dict[str, Any]:
+        """TaskService.schedule_once."""
+        return await self._app[TASKS].schedule_once(app_id, identity, kind=kind, value=value, meta=meta, when=when)
 
 
 def _anonymous(app_id: str) -> Identity:

@@ -92,6 +92,10 @@ SETTINGS: tuple[Setting, ...] = (
             "together); more are refused with an error, never dropped silently."),
     Setting("publish_limit_burst", 100,
             "Messages one user may publish at once before publish_limit_per_second applies."),
+    Setting("tasks_history", 100, "Runs a scheduled task keeps by default (its keep_runs)."),
+    Setting("tasks_history_days", 14, "Days a scheduled task keeps its runs by default (its keep_days)."),
+    Setting("tasks_catchup_all_limit", 100,
+            "Missed instants one catch-up runs at most for a task with catchup = all; older ones are recorded missed."),
 )
 
 _DEFAULTS = {s.name: s.default for s in SETTINGS}
@@ -148,6 +152,9 @@ class Config:
     functions_fetch_allow_private: bool = _DEFAULTS["functions_fetch_allow_private"]
     publish_limit_per_second: int = _DEFAULTS["publish_limit_per_second"]
     publish_limit_burst: int = _DEFAULTS["publish_limit_burst"]
+    tasks_history: int = _DEFAULTS["tasks_history"]
+    tasks_history_days: int = _DEFAULTS["tasks_history_days"]
+    tasks_catchup_all_limit: int = _DEFAULTS["tasks_catchup_all_limit"]
 
 
 def load_config(
@@ -223,7 +230,8 @@ def validate(config: Config) -> Config:
                  *(f.name for f in fields(Config) if f.name.startswith("functions_")
                    and isinstance(f.default, int) and not isinstance(f.default, bool)
                    and f.name != "functions_workers"),
-                 "publish_limit_per_second", "publish_limit_burst"):
+                 "publish_limit_per_second", "publish_limit_burst",
+                 "tasks_history", "tasks_history_days", "tasks_catchup_all_limit"):
         if getattr(config, name) < 1:
             raise ConfigError(f"setting {name} must be at least 1")
     if config.max_connections < 0:

@@ -7,6 +7,8 @@ from aiohttp import web
 from sblite.config import Config
 from sblite.functions.dispatch import Dispatcher
 from sblite.functions.service import FunctionService
+from sblite.scheduler.loop import Clock
+from sblite.scheduler.service import TaskService
 from sblite.services.accounts import AccountService
 from sblite.services.bus import EventBus
 from sblite.services.channels import ChannelService
@@ -29,3 +31,5 @@ FUNCTIONS = web.AppKey("functions", FunctionService)
 DISPATCHER = web.AppKey("dispatcher", Dispatcher)
 AUTH_THROTTLE = web.AppKey("auth_throttle", AuthThrottle)
 PUBLISH_LIMITER = web.AppKey("publish_limiter", PublishLimiter)
+TASKS = web.AppKey("tasks", TaskService)
+TASK_CLOCK = web.AppKey("task_clock", Clock)
