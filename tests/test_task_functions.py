@@ -6,7 +6,7 @@ import json
 
 from sblite.http.keys import BUS
 from sblite.model import Message
-from tests.conftest import Api, make_config
+from tests.conftest import make_config
 from tests.function_helpers import add_function, eventually, logged_json, wait_runs as wait_function_runs
 from tests.task_helpers import FakeClock, clocked_api, create_task, service, tick, wait_runs
 
