@@ -30,13 +30,6 @@ class TooDeep(ValueError):
                          else "JSON nested too deeply")
 
 
-# The C encoder made once: JSONEncoder.encode builds a new one at every call, which costs
-# more than encoding the small objects most calls get. No circular check: every value
-# encoded here comes from decoded JSON or plain dicts and lists built by this code.
-_encode_chunks = json.encoder.c_make_encoder(  # type: ignore[attr-defined]
-    None, json.JSONEncoder().default, json.encoder.encode_basestring, None, ":", ",", False, False, False)
-
-
 def dumps(value: Any) -> str:
     """Encode compactly, escaping <, > and & like Go's encoding/json."""
     return escape_html(dumps_stored(value))
@@ -60,7 +53,7 @@ def dumps_stored(value: Any) -> str:
             if b"null" not in text:  # orjson writes NaN and infinities as null: those must fail
                 return text.decode()
     try:
-        return "".join(_encode_chunks(value, 0))
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
     except RecursionError:  # only values deeper than any decoded here get this far
         raise TooDeep(None) from None
 

@@ -5,9 +5,6 @@ from __future__ import annotations
 import time
 from datetime import datetime, UTC
 
-_second_text: tuple[int, str] = (0, "")  # the last whole second formatted, shared by every caller
-
-
 def utc_now() -> datetime:
     """The current time in UTC."""
     return datetime.now(UTC)
@@ -23,12 +20,6 @@ def format_time(moment: datetime) -> str:
 
 def now_text() -> str:
     """The current UTC time formatted as `format_time` does (without building a datetime)."""
-    global _second_text
-    micros = time.time_ns() // 1000
-    second, fraction = divmod(micros, 1_000_000)
-    cached = _second_text
-    if cached[0] != second:
-        cached = _second_text = (second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)))
-    if not fraction:
-        return cached[1] + "Z"
-    return f"{cached[1]}.{fraction:06d}".rstrip("0") + "Z"
+    second, micros = divmod(time.time_ns() // 1000, 1_000_000)
+    text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+    return (f"{text}.{micros:06d}".rstrip("0") if micros else text) + "Z"
