@@ -9,6 +9,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -42,8 +43,8 @@ class Remote:
 
     async def member(self, channel: str) -> SseClient:
         """An authenticated SSE member of `channel`."""
-        async with self.session.post(self.url + "/register", headers={"SB-PUBLIC-KEY": DEV_PK},
-                                     json={"email": f"m{time.monotonic_ns()}@example.com", "password": "pw-123456"}) as r:
+        account = {"email": f"m{time.monotonic_ns()}@example.com", "password": "pw-123456"}
+        async with self.session.post(self.url + "/register", headers={"SB-PUBLIC-KEY": DEV_PK}, json=account) as r:
             token = await r.json()
         client = await SseClient(self.session, self.url, DEV_PK).open()
         assert (await client.auth(token))["type"] == "token"
@@ -201,7 +202,7 @@ async def test_kill_9_at_any_moment_runs_every_instant_exactly_once(tmp_path: Pa
                      {"name": "slow", "type": "http", "value": str(target.make_url("/slow")), "overlap": "allow"}):
             await remote.call("POST", "/tasks", {**body, "interval": "@every 1s", "catchup": "all"})
         for offset in (0.3, 0.995, 0.5):  # a request in flight; an instant coming due; in flight again
-            await until(lambda: _count(remote, "slow", 1), 5, "a first run")
+            await until(partial(_count, remote, "slow", 1), 5, "a first run")
             await asyncio.sleep(1 + offset - time.time() % 1)
             server.stop(signal.SIGKILL)
             server = start_server(tmp_path, env=PRIVATE)
