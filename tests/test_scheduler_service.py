@@ -239,6 +239,23 @@ async def test_schedule_once_makes_a_durable_one_off_task(api: Api, clock: FakeC
     assert str(caught.value).startswith("when:")
     await tick(api, clock, 5)
     assert statuses(await wait_runs(api, task["name"], 1)) == [(5, "ok")]
+    status, found = await api.root("GET", f"/tasks/{task['name']}")
+    assert (status, found["status"]) == (200, "completed")
+    await tick(api, clock, 14 * 86400)  # a function's one-off task goes keep_days after it ran
+    status, _ = await api.root("GET", f"/tasks/{task['name']}")
+    assert status == 404
+
+
+async def test_a_thousand_one_off_tasks_due_in_the_same_second_all_run_once(api: Api, clock: FakeClock) -> None:
+    tasks, identity = service(api), await _root(api)
+    await asyncio.gather(*(tasks.schedule_once(identity.app_id, identity, kind="message", value="go",
+                                               meta={"channel": f"c{n}", "data": ""}, when=3) for n in range(1000)))
+    await settle(api, clock)
+    await tick(api, clock, 3)
+    await eventually(lambda: _done(api, 1000), 10.0, "a thousand runs")
+    listed = tasks.list_tasks(identity)
+    assert len(listed) == 1000 and {t["status"] for t in listed} == {"completed"}
+    assert tasks.stats.runs == {"ok": 1000, "missed": 0}
 
 
 async def _root(api: Api) -> Identity:

@@ -34,6 +34,7 @@ INVALID = [
     ("name with a slash", {**MESSAGE, "name": "a/b"}, "name"),
     ("name too long", {**MESSAGE, "name": "x" * 65}, "name"),
     ("reserved name", {**MESSAGE, "name": "preview"}, "name"),
+    ("a name kept for functions' one-offs", {**MESSAGE, "name": "once-mine"}, "name"),
     ("unknown type", {**MESSAGE, "type": "cron"}, "type"),
     ("type missing", {k: v for k, v in MESSAGE.items() if k != "type"}, "type"),
     ("empty value", {**MESSAGE, "value": ""}, "value"),

@@ -116,5 +116,5 @@ def metric_lines(app: web.Application) -> list[str]:
         f"sblite_task_internal_errors_total {stats.internal_errors}",
         "# HELP sblite_tasks_scheduled Enabled tasks waiting for their next run.",
         "# TYPE sblite_tasks_scheduled gauge",
-        f"sblite_tasks_scheduled {len(app[TASKS].loop)}",
+        f"sblite_tasks_scheduled {app[TASKS].scheduled()}",
     ]

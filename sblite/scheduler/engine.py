@@ -31,6 +31,8 @@ from sblite.store.tasks import Claim, Finish, Stale, TaskRecord, TaskRun, TaskSt
 
 log = logging.getLogger(__name__)
 TASKS_CHANNEL = "sys-tasks"
+ONCE_PREFIX = "once-"  # one-off tasks that functions make: deleted `keep_days` after they ran
+PURGE = "purge:"  # loop keys for those deletions
 RETRY_SECONDS = 1.0  # after a firing could not be written
 CLOSE_WAIT_SECONDS = 2.0  # for http calls under way at shutdown
 INTERRUPTED = ("interrupted: the server stopped while the request was under way; it is not sent again "
@@ -69,7 +71,30 @@ class Engine:
 
     async def fire(self, task_ids: list[str], now: float) -> None:
         """Fire every task that is due at `now` (each in its own write; the store commits them together)."""
-        await asyncio.gather(*(self._fire_one(task_id, now) for task_id in task_ids))
+        await asyncio.gather(*(self._purge(key[len(PURGE):]) if key.startswith(PURGE) else self._fire_one(key, now)
+                               for key in task_ids))
+
+    def schedule_purge(self, record: TaskRecord) -> None:
+        """A completed one-off task that a function made goes `keep_days` after its run."""
+        if record.name.startswith(ONCE_PREFIX) and record.interval is None and record.next_run is None:
+            ran = record.last_run if record.last_run is not None else (record.at or 0.0)
+            self.loop.schedule(PURGE + record.id, ran + record.keep_days * 86400)
+
+    async def _purge(self, task_id: str) -> None:
+        entry = self._table.get(task_id)
+        if entry is None:
+            return
+        async with entry.lock:
+            record = entry.record
+            if record.interval is not None or record.next_run is not None or entry.active:
+                return
+            try:
+                await self._store.delete(task_id)
+            except Exception:
+                self._stats.internal_errors += 1
+                log.exception("could not delete the completed one-off task %s", record.name)
+                return
+            self._table.drop(task_id)
 
     async def _fire_one(self, task_id: str, now: float) -> None:
         first = self._table.get(task_id)
@@ -100,7 +125,7 @@ class Engine:
             started = [run.scheduled_for for run in plan.runs if run.status not in ("skipped", "missed")]
             claim = Claim(task_id, plan.runs, expected_next_run=record.next_run, next_run=decision.next_run,
                           last_run=max(started) if started else None, keep_runs=record.keep_runs,
-                          keep_after=now - record.keep_days * 86400)
+                          keep_after=retention(record).cutoff(now))
             if not await self.commit(entry, claim, plan, now):
                 return  # read again, or tried again soon
             self._stats.runs["missed"] += decision.missed
@@ -110,6 +135,7 @@ class Engine:
             current = self._table.get(task_id)
             if current is not None and current.record.enabled:
                 self.loop.schedule(task_id, current.record.next_run)
+                self.schedule_purge(current.record)
 
     def _missed(self, entry: Entry, decision: policy.Decision, now: float) -> TaskRun:
         record = entry.record
@@ -273,7 +299,7 @@ class Engine:
         ended = replace(run, status=status, finished=now, output=output, error=error)
         outgoing = [*messages, self.event(record, ended)]
         finish = Finish(run_id, record.id, status, now, output, error, function_run_id, keep_runs=record.keep_runs,
-                        keep_after=now - record.keep_days * 86400)
+                        keep_after=retention(record).cutoff(now))
         try:
             ended_now, _ = await self._store.finish(finish, lambda conn: self._bus.store(conn, outgoing))
         except Exception:
@@ -358,3 +384,8 @@ class Engine:
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
+
+
+def retention(record: TaskRecord) -> policy.Retention:
+    """A task's retention rule."""
+    return policy.Retention(runs=record.keep_runs, days=record.keep_days)

@@ -17,7 +17,7 @@ from sblite.errors import BadRequest, Conflict
 from sblite.model import Identity
 from sblite.scheduler import definition as spec
 from sblite.scheduler.definition import Definition, Limits, iso, local
-from sblite.scheduler.engine import Engine
+from sblite.scheduler.engine import ONCE_PREFIX, Engine, retention
 from sblite.scheduler.loop import Clock, SystemClock, TaskLoop
 from sblite.scheduler.policy import CATCHUP_ALL_LIMIT
 from sblite.scheduler.runners import Fetch, FunctionQueue, identity_json
@@ -55,6 +55,10 @@ class TaskService:
         """The scheduler loop (its wake-ups, for tests and metrics)."""
         return self._engine.loop
 
+    def scheduled(self) -> int:
+        """Tasks waiting for their next run (enabled, not completed)."""
+        return sum(1 for entry in self._table.all() if entry.record.enabled and entry.record.next_run is not None)
+
     def job_settled(self, *args: Any) -> None:
         """The job queue's listener (`Dispatcher.on_settled`): a function task's run ended."""
         self._engine.job_settled(*args)
@@ -70,6 +74,7 @@ class TaskService:
         for entry in self._table.all():
             if entry.record.enabled and entry.record.next_run is not None:
                 self._engine.loop.schedule(entry.record.id, entry.record.next_run)
+            self._engine.schedule_purge(entry.record)
         self._engine.loop.start()
 
     async def close(self) -> None:
@@ -97,11 +102,18 @@ class TaskService:
 
     # --- changing
 
-    async def create(self, identity: Identity, body: Any, app_id: str | None = None) -> dict[str, Any]:
-        """Create a task from its fields (StaticBackend's shape too); it runs as `identity`."""
+    async def create(self, identity: Identity, body: Any, app_id: str | None = None,
+                     once: bool = False) -> dict[str, Any]:
+        """Create a task from its fields (StaticBackend's shape too); it runs as `identity`.
+
+        Names that start with once- are for the one-off tasks functions make (`once`).
+        """
         app_id = app_id or identity.app_id
         now = self._clock.now()
         definition = spec.parse(body, now, lambda name: self._functions.exists(app_id, name), self._limits)
+        if definition.name.startswith(ONCE_PREFIX) and not once:
+            raise BadRequest(f"name: names that start with {ONCE_PREFIX} are kept for the one-off tasks functions "
+                             "make with schedule() and runLater()")
         if self._table.has(app_id, definition.name):
             raise Conflict(f"a task named {definition.name} exists already: change it with PUT /tasks/{{name}}")
         stamp = now_text()
@@ -126,6 +138,9 @@ class TaskService:
             now = self._clock.now()
             definition = spec.parse(body, now, lambda fn: self._functions.exists(root.app_id, fn), self._limits,
                                     base=entry.definition)
+            if definition.name != name and definition.name.startswith(ONCE_PREFIX):
+                raise BadRequest(f"name: names that start with {ONCE_PREFIX} are kept for the one-off tasks "
+                                 "functions make")
             if definition.name != name and self._table.has(root.app_id, definition.name):
                 raise Conflict(f"a task named {definition.name} exists already")
             old, record = entry.definition, entry.record
@@ -202,7 +217,7 @@ class TaskService:
             plan = self._engine.plan(entry, [(None, now, "manual")], now, overlap=False)
             record = entry.record
             claim = Claim(record.id, plan.runs, move_schedule=False, last_run=now, keep_runs=record.keep_runs,
-                          keep_after=now - record.keep_days * 86400)
+                          keep_after=retention(record).cutoff(now))
             await self._engine.commit(entry, claim, plan, now)
             run = plan.runs[0]
         stored = await self._store.run(run.id)
@@ -224,8 +239,8 @@ class TaskService:
             raise BadRequest(f"when: from 0 to {MAX_ONCE_DELAY:g} seconds from now, got {when!r}")
         else:
             at = iso(self._clock.now() + when) or ""
-        body = {"name": f"once-{ids.new_id()}", "type": kind, "value": value, "meta": meta, "at": at}
-        return await self.create(identity, body, app_id=app_id)
+        body = {"name": f"{ONCE_PREFIX}{ids.new_id()}", "type": kind, "value": value, "meta": meta, "at": at}
+        return await self.create(identity, body, app_id=app_id, once=True)
 
     # --- preview
 
