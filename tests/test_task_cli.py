@@ -9,15 +9,11 @@ import subprocess
 import sys
 import time
 import urllib.request
-from pathlib import Path
 
 import pytest
 
 from sblite.cli import main
 from tests.support import DEV_PK, DEV_ROOT_TOKEN, ServerProcess, start_server
-
-ROUTES = Path(__file__).resolve().parent.parent / "sblite" / "http" / "task_routes.py"
-
 
 def _cli(capsys, *argv: str) -> str:
     """Run the command line in this process; what it printed, or the error it exited with."""
@@ -101,9 +97,6 @@ def test_task_options_are_checked_before_anything_is_sent(capsys):
 # --- the commands that talk to a server
 
 
-needs_routes = pytest.mark.skipif(not ROUTES.exists(), reason="the /tasks routes are not built yet")
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     served = start_server(tmp_path_factory.mktemp("task-cli"))
@@ -138,7 +131,6 @@ def _wait_for_run(server: ServerProcess, name: str) -> list[dict]:
 
 
 @pytest.mark.slow
-@needs_routes
 def test_add_list_info_update_and_delete(server, cli):
     added = cli("add", "--name", "monday-news", "--type", "message", "--value", "news", "--interval", "0 9 * * 1#1",
                 "--tz", "Europe/Paris", "--meta", '{"channel": "news", "data": "hello"}')
@@ -164,7 +156,6 @@ def test_add_list_info_update_and_delete(server, cli):
 
 
 @pytest.mark.slow
-@needs_routes
 def test_run_pause_resume_and_history(server, cli, capsys, tmp_path):
     source = tmp_path / "report.js"
     source.write_text('function handle(name, type, data) { log("ran " + name + " " + JSON.stringify(data)); }')
@@ -188,7 +179,6 @@ def test_run_pause_resume_and_history(server, cli, capsys, tmp_path):
 
 
 @pytest.mark.slow
-@needs_routes
 def test_one_off_task_and_bad_input(server, cli):
     added = cli("add", "--name", "later", "--type", "message", "--value", "remind", "--at", "+2h",
                 "--meta", '{"channel": "me", "data": "stretch"}')
