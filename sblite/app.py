@@ -118,7 +118,8 @@ async def _functions(app: web.Application) -> AsyncIterator[None]:
                             max_running=config.functions_max_running)
     app[DISPATCHER] = dispatcher
     tasks = TaskService(TaskStore(app[DATABASE]), app[BUS], dispatcher, fetcher, clock=app[TASK_CLOCK],
-                        limits=TaskLimits(keep_runs=config.tasks_history, keep_days=config.tasks_history_days),
+                        limits=TaskLimits(keep_runs=config.tasks_history, keep_days=config.tasks_history_days,
+                                          meta_bytes=config.functions_max_io_bytes),
                         io_limit=config.functions_max_io_bytes, catchup_all_limit=config.tasks_catchup_all_limit)
     dispatcher.on_settled(tasks.job_settled)  # before the queue resumes: no outcome goes unheard
     app[TASKS] = tasks

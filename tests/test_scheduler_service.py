@@ -237,6 +237,10 @@ async def test_schedule_once_makes_a_durable_one_off_task(api: Api, clock: FakeC
         await service(api).schedule_once(identity.app_id, identity, kind="message", value="ping",
                                          meta={"channel": "lobby"}, when=-1)
     assert str(caught.value).startswith("when:")
+    with pytest.raises(Exception) as caught:
+        await service(api).schedule_once(identity.app_id, identity, kind="message", value="ping",
+                                         meta={"channel": "lobby"}, when="2001-01-01T00:00:00Z")
+    assert str(caught.value).startswith("when: 2001-01-01T00:00:00Z is in the past")
     await tick(api, clock, 5)
     assert statuses(await wait_runs(api, task["name"], 1)) == [(5, "ok")]
     status, found = await api.root("GET", f"/tasks/{task['name']}")

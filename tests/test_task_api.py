@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import re
 
-from tests.conftest import Api
+from sblite.app import create_app
+from tests.conftest import Api, make_config
 from tests.function_helpers import add_function
 from tests.support import DEV_ROOT_TOKEN
 
@@ -90,6 +91,13 @@ async def test_every_invalid_field_is_a_400_that_names_it_and_stores_nothing(api
                                                                 "meta": {}}}[kind]
         await create(api, {**body, "name": kind})
     assert len(await tasks(api)) == 3
+
+
+async def test_meta_is_limited_to_what_a_run_may_carry(aiohttp_client, tmp_path) -> None:
+    api = Api(await aiohttp_client(create_app(make_config(tmp_path, functions_max_io_bytes=1000))))
+    status, text = await api.root("POST", "/tasks", json={**MESSAGE, "meta": {"channel": "lobby", "data": "x" * 1000}})
+    assert status == 400 and text.startswith("meta: larger than 1000 bytes"), text
+    assert await tasks(api) == []
 
 
 async def test_a_body_that_is_not_an_object_is_a_400(api: Api) -> None:

@@ -46,6 +46,7 @@ class Limits:
 
     keep_runs: int = 100
     keep_days: float = 14.0
+    meta_bytes: int = 1024 * 1024  # as much as a function run takes in or a fetch() sends
 
 
 @dataclass(frozen=True)
@@ -118,8 +119,11 @@ def _check(fields: dict[str, Any], now: float, exists: FunctionExists, limits: L
     value = _value(kind, fields["value"], exists)
     timezone = _timezone(fields.get("timezone"))
     interval, at = _when(fields.get("interval"), fields.get("at"), timezone, now, one_off)
+    meta = parse_meta(kind, fields.get("meta"))
+    if len(dumps(meta).encode()) > limits.meta_bytes:
+        raise BadRequest(f"meta: larger than {limits.meta_bytes} bytes")
     return Definition(
-        name=name, type=kind, value=value, meta=parse_meta(kind, fields.get("meta")), interval=interval, at=at,
+        name=name, type=kind, value=value, meta=meta, interval=interval, at=at,
         timezone=timezone, enabled=_bool("enabled", fields.get("enabled", True)),
         overlap=_choice("overlap", fields.get("overlap"), OVERLAP_POLICIES),
         catchup=_choice("catchup", fields.get("catchup"), CATCHUP_POLICIES),

@@ -240,7 +240,12 @@ class TaskService:
         else:
             at = iso(self._clock.now() + when) or ""
         body = {"name": f"{ONCE_PREFIX}{ids.new_id()}", "type": kind, "value": value, "meta": meta, "at": at}
-        return await self.create(identity, body, app_id=app_id, once=True)
+        try:
+            return await self.create(identity, body, app_id=app_id, once=True)
+        except ScheduleError as exc:
+            if exc.field != "at":
+                raise
+            raise BadRequest("when" + exc.message[len("at"):]) from None  # the caller's name for it
 
     # --- preview
 
