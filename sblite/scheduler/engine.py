@@ -107,8 +107,7 @@ class Engine:
             record = entry.record
             assert record.next_run is not None
             try:
-                decision = policy.decide(record.next_run, now, entry.next_after, record.catchup,
-                                         record.catchup_window, self._all_limit)
+                decision = await self._decide(entry, record.next_run, now)
             except Exception:
                 self._stats.internal_errors += 1
                 log.exception("task %s: could not work out what is due", record.name)
@@ -136,6 +135,15 @@ class Engine:
             if current is not None and current.record.enabled:
                 self.loop.schedule(task_id, current.record.next_run)
                 self.schedule_purge(current.record)
+
+    async def _decide(self, entry: Entry, next_run: float, now: float) -> policy.Decision | None:
+        """What is due; a catch-up over several instants is worked out in a thread (cron steps cost time)."""
+        record = entry.record
+        args = (next_run, now, entry.next_after, record.catchup, record.catchup_window, self._all_limit)
+        following = entry.next_after(next_run) if next_run <= now else None
+        if following is None or following > now:
+            return policy.decide(*args)
+        return await asyncio.to_thread(policy.decide, *args)
 
     def _missed(self, entry: Entry, decision: policy.Decision, now: float) -> TaskRun:
         record = entry.record
