@@ -59,14 +59,14 @@ class HostApi:
     """Implements every host function for one app's runs."""
 
     def __init__(self, documents: DocumentService, bus: EventBus, store: FunctionStore, fetcher: Fetcher,
-                 io_limit: int, *, limiter: PublishLimiter, scheduling: Scheduling | None = None) -> None:
+                 io_limit: int, *, limiter: PublishLimiter, scheduling: Scheduling) -> None:
         self._documents = documents
         self._bus = bus
         self._store = store
         self._fetcher = fetcher
         self._io_limit = io_limit
         self._limiter = limiter
-        self._scheduling = scheduling  # None: no scheduler runs, schedule() and runLater() answer so
+        self._scheduling = scheduling
         self._calls: dict[str, Callable[..., Awaitable[Any]]] = {
             "create": self._create, "list": self._list, "getById": self._get, "query": self._query,
             "count": self._count, "update": self._update, "del": self._delete, "publish": self._publish,
@@ -142,19 +142,17 @@ class HostApi:
 
     async def _schedule(self, ctx: RunContext, when: Any, kind: Any, channel: Any, data: Any = None) -> Any:
         """A task that publishes `kind` with `data` on `channel` at `when`, as a message task does."""
-        meta = {"channel": _publishable(channel), "data": _as_text(data)}
+        meta = {"channel": _publishable(channel), "data": data}  # published as a string, as publish() does
         return await self._schedule_once(ctx, "message", _message_type(kind), meta, when)
 
     async def _run_later(self, ctx: RunContext, when: Any, function_name: Any, data: Any = None) -> Any:
         """A task that runs the function `function_name` with `data` at `when`, as a function task does."""
         name = _text(function_name, "the function name")
-        return await self._schedule_once(ctx, "function", name, {"data": _as_text(data)}, when)
+        return await self._schedule_once(ctx, "function", name, {"data": data}, when)  # handle() gets it as given
 
     async def _schedule_once(self, ctx: RunContext, kind: str, value: str, meta: dict[str, Any], when: Any) -> Any:
         if isinstance(when, bool) or not isinstance(when, (int, float, str)):
             raise BadRequest("when: give seconds from now (a number) or an RFC 3339 time")
-        if self._scheduling is None:
-            raise BadRequest("the task scheduler is not running on this server")
         return await self._scheduling.schedule_once(ctx.app_id, ctx.identity, kind=kind, value=value, meta=meta,
                                                     when=when)
 
