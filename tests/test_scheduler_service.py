@@ -9,7 +9,7 @@ from datetime import datetime
 import pytest
 from aiohttp import web
 
-from sblite.http.keys import ACCOUNTS
+from sblite.http.keys import ACCOUNTS, BUS
 from sblite.model import Identity
 from tests.conftest import Api, make_config
 from tests.function_helpers import eventually
@@ -139,6 +139,39 @@ async def test_overlap_allow(api: Api, clock: FakeClock, gate: Gate) -> None:
     for _ in range(3):
         gate.release()
     assert statuses(await wait_runs(api, "hook", 3)) == [(1, "ok"), (2, "ok"), (3, "ok")]
+
+
+async def test_an_http_task_fails_on_an_error_status_and_still_publishes_the_answer(api: Api, aiohttp_server) -> None:
+    async def broken(request: web.Request) -> web.Response:
+        return web.Response(status=503, text=f"busy: {await request.text()}")
+
+    app = web.Application()
+    app.router.add_post("/x", broken)
+    server = await aiohttp_server(app)
+    seen: list = []
+    api.client.app[BUS].subscribe(seen.append)
+    await create_task(api, {"name": "hook", "type": "http", "value": str(server.make_url("/x")), "interval": "@daily",
+                            "meta": {"ct": "application/json", "data": {"a": [1, 2]}}})
+    await api.root("POST", "/tasks/hook/run")
+    [run] = await wait_runs(api, "hook", 1)
+    assert (run["status"], run["error"]) == ("failed", "HTTP 503")
+    [answer] = [m for m in seen if m.type == "http_response"]
+    assert (answer.channel, answer.data) == ("hook-http-response", 'busy: {"a":[1,2]}')
+
+
+async def test_an_http_task_keeps_to_fetchs_address_rules(aiohttp_client, tmp_path, aiohttp_server) -> None:
+    async def reached(request: web.Request) -> web.Response:
+        return web.Response(text="reached")
+
+    app = web.Application()
+    app.router.add_post("/x", reached)
+    server = await aiohttp_server(app)
+    api = await clocked_api(aiohttp_client, make_config(tmp_path), FakeClock())  # private addresses refused
+    await create_task(api, {"name": "inside", "type": "http", "value": str(server.make_url("/x")),
+                            "interval": "@daily"})
+    await api.root("POST", "/tasks/inside/run")
+    [run] = await wait_runs(api, "inside", 1)
+    assert run["status"] == "failed" and "refuses" in run["error"], run
 
 
 @pytest.mark.parametrize(("catchup", "expected"), [
