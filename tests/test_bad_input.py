@@ -41,7 +41,7 @@ DEPTHS = [
     (deep_object(MAX_DEPTH), True),
     (deep_array(MAX_DEPTH + 1), False),
     (deep_object(MAX_DEPTH + 1), False),
-    (b"[" * MAX_DEPTH + b"12345678901234567890" + b"]" * MAX_DEPTH, True),
+    (b"[" * MAX_DEPTH + b"12345678901234567890" + b"]" * MAX_DEPTH, True),  # decoded by json, not orjson
     (b"[" * (MAX_DEPTH + 1) + b"12345678901234567890" + b"]" * (MAX_DEPTH + 1), False),
     (b'["' + b"[" * 5_000 + b'"]', True),  # brackets inside a string
     (b"[" + b"[]," * 5_000 + b"[]]", True),  # wide, not deep
@@ -122,7 +122,7 @@ async def test_deep_json_bodies_are_refused_with_the_limit(api, method, path, as
 
 async def test_deep_json_with_big_numbers_takes_the_slow_path_and_is_refused(api):
     token = await api.register()
-    body = b"[" * 5_000 + b"12345678901234567890" + b"]" * 5_000
+    body = b"[" * 5_000 + b"12345678901234567890" + b"]" * 5_000  # 20 digits: decoded by json, not orjson
     status, text = await api.call("POST", "/db/notes", token, data=body)
     assert (status, LIMIT_TEXT in text) == (400, True), (status, text[:300])
 
@@ -138,7 +138,7 @@ async def test_a_document_within_the_limit_is_stored_and_read_back(api, depth):
 
 @pytest.mark.parametrize("depth", [MAX_DEPTH + 1, 300, 999])
 async def test_a_document_too_deep_to_encode_is_refused_before_it_is_stored(api, depth):
-    # Far deeper than the limit: the encoder fails near the recursion limit.
+    # Deeper than orjson encodes (255) falls to json, which fails near the recursion limit.
     token = await api.register()
     status, text = await api.call("POST", "/db/notes", token, data=deep_object(depth))
     assert (status, LIMIT_TEXT in text) == (400, True), (status, text[:300])

@@ -1,8 +1,9 @@
-"""The JSON codec: the standard library's, compact, strict about NaN, lone surrogates and depth."""
+"""The JSON codec: orjson on the common path, the standard library on every edge case."""
 
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,7 +15,7 @@ from sblite.jsonutil import dumps, dumps_stored, loads
 
 
 def stdlib_dumps(value: Any) -> str:
-    """Compact, UTF-8, no NaN."""
+    """What the encoder wrote before orjson: compact, UTF-8, no NaN."""
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
@@ -102,8 +103,19 @@ json_values = st.recursive(
 @given(value=json_values)
 def test_round_trips_agree_with_the_standard_library(value: Any) -> None:
     text = dumps_stored(value)
-    assert json.loads(text) == value
-    assert text == stdlib_dumps(value)
+    assert json.loads(text) == value  # the same value, whichever encoder wrote it
+    if not _has_float(value):  # orjson writes exponents without padding: 1e-7, json 1e-07
+        assert text == stdlib_dumps(value)
     reference = json.loads(stdlib_dumps(value))
     assert loads(text) == reference
     assert loads(text.encode()) == reference
+
+
+def _has_float(value: Any) -> bool:
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, list):
+        return any(_has_float(item) for item in value)
+    if isinstance(value, dict):
+        return any(_has_float(item) for item in value.values())
+    return False
