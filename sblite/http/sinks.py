@@ -5,8 +5,8 @@ members in one pass. A sink keeps the frames in a bounded outbox (a deque and it
 SSE events go through aiohttp's `StreamResponse.write` (chunked over HTTP/1.1, a plain body over
 HTTP/1.0). WebSocket frames are written only while aiohttp's `WebSocketResponse` is open, so
 nothing follows a close frame aiohttp has sent. What one turn of the event loop queues for a
-connection goes out in one write once the turn ends: a WebSocket batch at once, an SSE batch in a
-task that waits for the client to drain the socket if it must (frames queued meanwhile wait in
+connection goes out in one write once the turn ends; the write runs at once, and becomes a task
+only when it has to wait for the client to drain the socket (frames queued meanwhile wait in
 the outbox, where the hub's byte budget sees them).
 """
 
@@ -17,8 +17,9 @@ import contextlib
 import enum
 import socket
 import struct
+import types
 from collections import deque
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Generator
 from typing import Any
 
 from aiohttp import WSCloseCode, web
@@ -37,6 +38,44 @@ class State(enum.Enum):
     CLOSED = "closed"  # nothing more is written
 
 
+def start_eagerly(coro: Coroutine[Any, Any, None]) -> Coroutine[Any, Any, None] | None:
+    """Run `coro` now up to its first wait: None if it finished, else a coroutine that finishes it.
+
+    Python 3.12's eager tasks do this. A write to a socket that keeps up never waits, so most
+    writes cost no task; only one that waits for the client to drain the socket needs one.
+    """
+    try:
+        yielded = coro.send(None)
+    except StopIteration:
+        return None
+
+    async def rest() -> None:
+        await _resume(coro, yielded)
+
+    return rest()
+
+
+@types.coroutine
+def _resume(coro: Coroutine[Any, Any, None], yielded: Any) -> Generator[Any, Any, None]:
+    """Continue a started coroutine inside the task that awaits this: what `yield from` does."""
+    while True:
+        try:
+            sent = yield yielded
+        except GeneratorExit:
+            coro.close()
+            raise
+        except BaseException as exc:
+            try:
+                yielded = coro.throw(exc)
+            except StopIteration:
+                return
+        else:
+            try:
+                yielded = coro.send(sent)
+            except StopIteration:
+                return
+
+
 class _Outbox:
     """What both sinks share: the queued frames, their size, the write under way, and the state."""
 
@@ -48,7 +87,7 @@ class _Outbox:
         self._frames: deque[bytes] = deque()
         self._queued_bytes = 0
         self._flush_scheduled = False
-        self._writing: asyncio.Task[None] | None = None  # an SSE write under way
+        self._writing: asyncio.Task[None] | None = None  # a write waiting for the client to drain the socket
         sock = self._transport.get_extra_info("socket") if self._transport is not None else None
         if sock is not None:
             with contextlib.suppress(OSError):
@@ -92,7 +131,7 @@ class _Outbox:
             self._writing = asyncio.ensure_future(self._finish_write(rest))
 
     async def _finish_write(self, rest: Coroutine[Any, Any, None]) -> None:
-        """Finish a write (waiting for the client if it must), then write what was queued meanwhile."""
+        """Finish a write that waits for the client, then write what was queued meanwhile."""
         try:
             await rest
         except ConnectionError:
@@ -102,7 +141,7 @@ class _Outbox:
         self._flush()
 
     def _write(self, frames: list[bytes]) -> Coroutine[Any, Any, None] | None:
-        """Write frames now, or return a coroutine that writes them."""
+        """Write frames now; if the write has to wait for the client, a coroutine that finishes it."""
         raise NotImplementedError
 
     async def drained(self) -> None:
@@ -122,17 +161,13 @@ class _Outbox:
         if going_away:
             self.state = State.CLOSING
         else:
-            transport, last_write = self._transport, None
-            if transport is not None and not transport.get_write_buffer_size():
+            if self._transport is not None and not self._transport.get_write_buffer_size():
                 self._flush()  # what was queued before (an error frame, say) goes out if the socket takes it
-                last_write = self._writing
             self.state = State.CLOSED
             self._frames.clear()
             self._queued_bytes = 0
-            if transport is not None and last_write is not None:
-                last_write.add_done_callback(lambda _: transport.abort())  # an empty socket takes it at once
-            elif transport is not None:
-                transport.abort()
+            if self._transport is not None:
+                self._transport.abort()
         self.done.set()
 
     def _gone(self) -> None:
@@ -177,7 +212,7 @@ class SseSink(_Outbox):
         self._end(going_away)
 
     def _write(self, frames: list[bytes]) -> Coroutine[Any, Any, None] | None:
-        return self._response.write(frames[0] if len(frames) == 1 else b"".join(frames))
+        return start_eagerly(self._response.write(frames[0] if len(frames) == 1 else b"".join(frames)))
 
 
 class WsSink(_Outbox):
