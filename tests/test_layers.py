@@ -15,6 +15,7 @@ LAYERS = [
     ("http", 3),
     ("services", 2), ("functions", 2), ("scheduler", 2),
     ("store", 1),
+    ("dashboard", 0),  # the page's files and the pure session table; served by http.dashboard_routes
     ("", 0),  # every other module is pure
 ]
 # Third-party engines and the only places that may import them.

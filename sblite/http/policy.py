@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
+from sblite.http.dashboard_auth import cookie_root
 from sblite.http.request import request_root, request_user
 from sblite.model import Identity
 
@@ -113,7 +114,8 @@ async def policy_middleware(request: web.Request, handler: Handler) -> web.Strea
     if request.method == "OPTIONS" and policy.cors:
         return web.Response()
     if policy.access is Access.ROOT:
-        request[CALLER] = await request_root(request)
+        # The dashboard's session cookie (CSRF-checked) when the request has no Authorization header.
+        request[CALLER] = await cookie_root(request) or await request_root(request)
     elif policy.access is Access.USER:
         pub = policy.anonymous_on_pub and request.match_info.get("col", "").startswith("pub_")
         request[CALLER] = await request_user(request, anonymous_ok=pub)

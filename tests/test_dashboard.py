@@ -1,0 +1,201 @@
+"""The dashboard over HTTP: its files, signing in and out, the session cookie as root with CSRF, /overview."""
+
+from __future__ import annotations
+
+from http.cookies import SimpleCookie
+
+import pytest
+
+from sblite.dashboard.sessions import Sessions
+from tests.conftest import Api
+from tests.support import DEV_ADMIN_EMAIL, DEV_ADMIN_PASSWORD, DEV_PK, DEV_ROOT_TOKEN
+
+JSON = {"Content-Type": "application/json"}
+
+
+async def sign_in(api: Api, body: dict | None = None, **headers: str) -> tuple[int, dict | str, SimpleCookie]:
+    """POST /_/session; (status, answer, the Set-Cookie headers parsed)."""
+    body = body if body is not None else {"email": DEV_ADMIN_EMAIL, "password": DEV_ADMIN_PASSWORD}
+    resp = await api.client.post("/_/session", json=body, headers=headers)
+    cookies: SimpleCookie = SimpleCookie()
+    for header in resp.headers.getall("Set-Cookie", []):
+        cookies.load(header)
+    answer = await resp.json() if resp.status == 200 else await resp.text()
+    return resp.status, answer, cookies
+
+
+async def test_the_page_and_its_files_are_served_with_a_strict_policy(api: Api) -> None:
+    for path in ("/", "/_/"):
+        resp = await api.client.get(path)
+        assert resp.status == 200
+        assert resp.content_type == "text/html"
+        assert '<script type="module" src="/_/app.js">' in await resp.text()
+        assert "script-src 'self'" in resp.headers["Content-Security-Policy"]
+        assert resp.headers["X-Frame-Options"] == "DENY"
+    for name, kind in (("app.js", "text/javascript"), ("app.css", "text/css"), ("icon.svg", "image/svg+xml")):
+        resp = await api.client.get(f"/_/{name}")
+        assert (resp.status, resp.content_type) == (200, kind), name
+    for bad in ("/_/nope.js", "/_/index.html", "/_/sessions.py", "/_/__init__.py", "/_/..%2Fapp.py", "/_/.js"):
+        resp = await api.client.get(bad)
+        assert resp.status == 404, bad
+
+
+async def test_sign_in_sets_a_strict_http_only_cookie_and_answers_the_csrf_token(api: Api) -> None:
+    status, answer, cookies = await sign_in(api)
+    assert status == 200, answer
+    assert answer["pk"] == DEV_PK and answer["email"] == DEV_ADMIN_EMAIL and answer["devMode"] is True
+    morsel = cookies["sblite_session"]
+    assert morsel["httponly"] and morsel["samesite"] == "Strict" and morsel["path"] == "/"
+    assert not morsel["secure"]  # plain HTTP here: a Secure cookie would never come back
+    resp = await api.client.get("/_/session")
+    assert (await resp.json())["csrf"] == answer["csrf"]
+
+
+async def test_the_cookie_is_secure_when_the_browser_came_over_https(api: Api) -> None:
+    _, _, cookies = await sign_in(api, **{"X-Forwarded-Proto": "https"})
+    assert cookies["sblite_session"]["secure"]
+
+
+async def test_sign_in_with_the_root_token_or_the_dev_alias(api: Api) -> None:
+    status, answer, _ = await sign_in(api, {"token": DEV_ROOT_TOKEN})
+    assert status == 200 and answer["via"] == "root"
+    resp = await api.client.get("/overview", headers={"SB-PUBLIC-KEY": DEV_PK})
+    real = (await resp.json())["rootToken"]
+    api.client.session.cookie_jar.clear()
+    status, answer, _ = await sign_in(api, {"token": real})
+    assert status == 200 and answer["email"] == DEV_ADMIN_EMAIL
+
+
+@pytest.mark.parametrize("body, status, message", [
+    ({"email": DEV_ADMIN_EMAIL, "password": "wrong-password"}, 401, "invalid email/password"),
+    ({"email": "nobody@example.com", "password": DEV_ADMIN_PASSWORD}, 401, "invalid email/password"),
+    ({"token": "a|b|c"}, 401, "invalid root token"),
+    ({"token": "not a root token"}, 401, "invalid root token"),
+    ({"token": ""}, 400, "token must be a non-empty string"),
+    ({"token": 5}, 400, "token must be a non-empty string"),
+    ({"email": DEV_ADMIN_EMAIL, "password": DEV_ADMIN_PASSWORD, "pk": "no-such-pk"}, 400, "no app has this public key"),
+    ({"email": DEV_ADMIN_EMAIL, "password": DEV_ADMIN_PASSWORD, "pk": 7}, 400, "pk must be a string"),
+    (["not", "an", "object"], 400, "expected a JSON object"),
+])
+async def test_a_failed_sign_in_is_a_readable_4xx_and_sets_no_cookie(api: Api, body, status: int,
+                                                                     message: str) -> None:
+    got, answer, cookies = await sign_in(api, body)
+    assert (got, "sblite_session" in cookies) == (status, False)
+    assert message in answer
+
+
+async def test_sign_in_needs_a_json_content_type(api: Api) -> None:
+    resp = await api.client.post("/_/session", data=f'{{"token": "{DEV_ROOT_TOKEN}"}}',
+                                 headers={"Content-Type": "text/plain"})
+    assert resp.status == 415 and "Set-Cookie" not in resp.headers
+
+
+async def test_a_user_who_is_not_the_admin_cannot_sign_in(api: Api) -> None:
+    await api.register("member@example.com", "member-pw")
+    status, answer, cookies = await sign_in(api, {"email": "member@example.com", "password": "member-pw"})
+    assert status == 403 and "admin" in answer and "sblite_session" not in cookies
+
+
+async def test_sign_in_is_throttled_like_login(api: Api) -> None:
+    bad = {"email": DEV_ADMIN_EMAIL, "password": "wrong-password"}
+    for _ in range(5):  # auth_throttle_account_failures
+        assert (await sign_in(api, bad))[0] == 401
+    status, answer, _ = await sign_in(api)  # even the right password waits now
+    assert status == 429, answer
+    resp = await api.client.post("/login", json=bad, headers={"SB-PUBLIC-KEY": DEV_PK})
+    assert resp.status == 429  # one set of limits for both doors
+
+
+async def test_the_cookie_is_root_for_reads_and_csrf_guards_every_change(api: Api) -> None:
+    _, answer, _ = await sign_in(api)
+    headers = {"SB-PUBLIC-KEY": DEV_PK, **JSON}
+    resp = await api.client.get("/fn", headers=headers)
+    assert resp.status == 200
+    fn = {"name": "hello", "trigger": "web", "code": "function handle() { return 1; }"}
+    for csrf in (None, "", "wrong", answer["csrf"][:-1]):
+        extra = {} if csrf is None else {"X-CSRF-Token": csrf}
+        resp = await api.client.post("/fn/add", json=fn, headers={**headers, **extra})
+        assert resp.status == 403, csrf
+        assert "X-CSRF-Token" in await resp.text()
+    assert await (await api.client.get("/fn", headers=headers)).json() == []
+    resp = await api.client.post("/fn/add", json=fn, headers={**headers, "X-CSRF-Token": answer["csrf"]})
+    assert resp.status == 200, await resp.text()
+
+
+async def test_a_bearer_request_never_reads_the_cookie(api: Api) -> None:
+    await sign_in(api)
+    fn = {"name": "hello", "trigger": "web", "code": "function handle() { return 1; }"}
+    status, _ = await api.root("POST", "/fn/add", json=fn)  # cookie sent too, no CSRF token: not needed
+    assert status == 200
+    status, text = await api.call("POST", "/fn/add", token="a|b|c", json={**fn, "name": "other"})
+    assert status == 400 and "invalid root token" in text  # a bad Bearer is not rescued by the cookie
+
+
+async def test_without_a_session_the_cookie_gives_nothing(api: Api) -> None:
+    api.client.session.cookie_jar.update_cookies({"sblite_session": "made-up"})
+    resp = await api.client.get("/fn", headers={"SB-PUBLIC-KEY": DEV_PK})
+    assert resp.status == 401 and "sign in again" in await resp.text()
+    assert (await api.client.get("/_/session")).status == 401
+
+
+async def test_sign_out_needs_the_csrf_token_and_ends_the_session(api: Api) -> None:
+    _, answer, _ = await sign_in(api)
+    cookie = api.client.session.cookie_jar.filter_cookies(api.client.make_url("/"))["sblite_session"].value
+    resp = await api.client.delete("/_/session")
+    assert resp.status == 403
+    resp = await api.client.delete("/_/session", headers={"X-CSRF-Token": answer["csrf"]})
+    assert resp.status == 200
+    assert (await api.client.get("/_/session")).status == 401
+    api.client.session.cookie_jar.update_cookies({"sblite_session": cookie})  # a copy kept elsewhere
+    resp = await api.client.get("/fn", headers={"SB-PUBLIC-KEY": DEV_PK})
+    assert resp.status == 401
+
+
+async def test_a_password_change_ends_the_admins_sessions(api: Api) -> None:
+    await sign_in(api)
+    status, code = await api.root("GET", f"/password/resetcode?e={DEV_ADMIN_EMAIL}")
+    assert status == 200
+    status, _ = await api.call("POST", "/password/reset",
+                               json={"email": DEV_ADMIN_EMAIL, "code": code, "password": "a-new-password"})
+    assert status == 200
+    assert (await api.client.get("/_/session")).status == 401
+
+
+async def test_overview_counts_what_the_app_has(api: Api) -> None:
+    status, before = await api.root("GET", "/overview")
+    assert status == 200
+    assert before["pk"] == DEV_PK and before["devMode"] is True and before["rootToken"].count("|") == 2
+    assert before["counts"] == {"users": 1, "collections": 0, "documents": 0, "functions": 0, "tasks": 0,
+                                "connections": 0}
+    token = await api.register()
+    for col, n in (("notes", 3), ("pets", 1)):
+        for i in range(n):
+            assert (await api.call("POST", f"/db/{col}", token=token, json={"i": i}))[0] == 201
+    status, doc = await api.call("POST", "/db/pets", token=token, json={"i": 9})
+    assert (await api.call("DELETE", f"/db/pets/{doc['id']}", token=token))[0] == 200
+    fn = {"name": "hello", "trigger": "web", "code": "function handle() { return 1; }"}
+    assert (await api.root("POST", "/fn/add", json=fn))[0] == 200
+    assert (await api.root("POST", "/tasks", json={"name": "tick", "type": "message", "value": "tick",
+                                                   "meta": {"channel": "lobby", "data": "hi"},
+                                                   "interval": "@every 1h"}))[0] == 200
+    _, after = await api.root("GET", "/overview")
+    assert after["counts"] == {"users": 2, "collections": 2, "documents": 4, "functions": 1, "tasks": 1,
+                               "connections": 0}
+
+
+async def test_overview_is_root_only(api: Api) -> None:
+    status, text = await api.call("GET", "/overview", token=await api.register())
+    assert status == 400 and "invalid root token" in text
+    assert (await api.call("GET", "/overview"))[0] == 401
+
+
+def test_sessions_expire_and_are_bounded() -> None:
+    now = [0.0]
+    sessions = Sessions(10, max_sessions=2, clock=lambda: now[0])
+    first = sessions.open(pk="pk", kind="root", credential="t", email="e")
+    second = sessions.open(pk="pk", kind="root", credential="t", email="e")
+    assert first.id != second.id and first.csrf != second.csrf and sessions.get(first.id) == first
+    sessions.open(pk="pk", kind="root", credential="t", email="e")
+    assert sessions.get(first.id) is None and len(sessions) == 2  # the oldest went
+    now[0] = 11
+    assert sessions.get(second.id) is None
