@@ -1,0 +1,184 @@
+"""The dashboard in a real browser (Debian's chromium through Playwright) against a real `sblite serve`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Page, Playwright, expect, sync_playwright
+
+from tests.browser_helpers import (
+    CHROMIUM, CHROMIUM_ARGS, WIDTHS, axe_source, call, require_chromium, screenshot, serious_violations,
+)
+from tests.support import DEV_ADMIN_EMAIL, DEV_ADMIN_PASSWORD, DEV_PK, DEV_ROOT_TOKEN, ServerProcess, start_server
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def playwright() -> Iterator[Playwright]:
+    """Playwright, once chromium is known to be there."""
+    require_chromium()
+    with sync_playwright() as driver:
+        yield driver
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """A dev-mode server for the module's tests."""
+    proc = start_server(tmp_path_factory.mktemp("dashboard"))
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture
+def browser(playwright: Playwright, tmp_path: Path) -> Iterator[Browser]:
+    """Chromium with a fresh profile, closed after the test."""
+    instance = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS,
+                                          env={"HOME": str(tmp_path), "XDG_CONFIG_HOME": str(tmp_path / "config"),
+                                               "XDG_CACHE_HOME": str(tmp_path / "cache")})
+    yield instance
+    instance.close()
+
+
+def open_page(browser: Browser, url: str, width: str = "wide", **options: Any) -> Page:
+    """A page in a new context (its own cookies) at `url`, failing the test on any script error."""
+    w, h = WIDTHS[width]
+    context: BrowserContext = browser.new_context(viewport={"width": w, "height": h}, **options)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.errors = errors  # type: ignore[attr-defined]
+    page.goto(url)
+    return page
+
+
+def sign_in(page: Page, email: str = DEV_ADMIN_EMAIL, password: str = DEV_ADMIN_PASSWORD) -> None:
+    """Fill in the sign-in form and send it."""
+    page.get_by_label("Admin email").fill(email)
+    page.get_by_label("Password", exact=True).fill(password)
+    page.get_by_role("button", name="Sign in", exact=True).click()
+
+
+def test_sign_in_with_the_password_shows_the_overview_and_survives_a_reload(browser: Browser,
+                                                                           server: ServerProcess) -> None:
+    page = open_page(browser, server.url)
+    expect(page.get_by_role("heading", name="Sign in to sblite")).to_be_visible()
+    sign_in(page)
+    expect(page.get_by_role("heading", name="Overview")).to_be_visible()
+    expect(page.locator("#who")).to_have_text(DEV_ADMIN_EMAIL)
+    page.reload()
+    expect(page.get_by_role("heading", name="Overview")).to_be_visible()
+    assert "sblite_session" not in page.evaluate("document.cookie")  # HttpOnly: no script can read it
+    assert page.errors == []  # type: ignore[attr-defined]
+
+
+def test_a_wrong_password_shows_a_readable_error(browser: Browser, server: ServerProcess) -> None:
+    page = open_page(browser, server.url)
+    sign_in(page, password="not-the-password")
+    expect(page.get_by_role("alert")).to_have_text("invalid email/password")
+    expect(page.get_by_role("heading", name="Sign in to sblite")).to_be_visible()
+    assert page.context.cookies() == []
+
+
+def test_sign_in_with_the_root_token(browser: Browser, server: ServerProcess) -> None:
+    page = open_page(browser, server.url)
+    page.get_by_text("Use the root token instead").click()
+    page.get_by_label("Root token", exact=True).fill(DEV_ROOT_TOKEN)
+    page.get_by_role("button", name="Sign in with the token").click()
+    expect(page.get_by_role("heading", name="Overview")).to_be_visible()
+
+
+def test_sign_out_ends_the_session(browser: Browser, server: ServerProcess) -> None:
+    page = open_page(browser, server.url)
+    sign_in(page)
+    expect(page.get_by_role("heading", name="Overview")).to_be_visible()
+    page.get_by_role("button", name="Sign out").click()
+    expect(page.get_by_role("heading", name="Sign in to sblite")).to_be_visible()
+    page.reload()
+    expect(page.get_by_role("heading", name="Sign in to sblite")).to_be_visible()
+    status = page.evaluate("async () => (await fetch('/overview', {headers: {'SB-PUBLIC-KEY': 'dev_memory_pk'}}))"
+                           ".status")
+    assert status == 401
+
+
+CHANGE = """async (csrf) => {
+  const headers = {'SB-PUBLIC-KEY': 'dev_memory_pk', 'Content-Type': 'application/json'};
+  if (csrf) headers['X-CSRF-Token'] = csrf;
+  const resp = await fetch('/fn/add', {method: 'POST', headers, body: JSON.stringify(
+    {name: 'csrf_probe_' + (csrf ? 'with' : 'without'), trigger: 'web', code: 'function handle() { return 1; }'})});
+  return [resp.status, await resp.text()];
+}"""
+
+
+def test_a_change_with_the_cookie_but_without_the_csrf_token_is_refused(browser: Browser,
+                                                                         server: ServerProcess) -> None:
+    page = open_page(browser, server.url)
+    sign_in(page)
+    expect(page.get_by_role("heading", name="Overview")).to_be_visible()
+    status, text = page.evaluate(CHANGE, None)
+    assert status == 403 and "X-CSRF-Token" in text
+    csrf = page.evaluate("async () => (await (await fetch('/_/session')).json()).csrf")
+    status, text = page.evaluate(CHANGE, csrf)
+    assert status == 200, text
+    names = [fn["name"] for fn in call(server.url, "GET", "/fn", token=DEV_ROOT_TOKEN)[1]]
+    assert "csrf_probe_with" in names and "csrf_probe_without" not in names
+
+
+def test_the_overview_shows_keys_counts_failed_runs_and_the_client_snippet(browser: Browser,
+                                                                            tmp_path: Path) -> None:
+    proc = start_server(tmp_path)
+    try:
+        url = proc.url
+        _, user = call(url, "POST", "/register", {"email": "someone@example.com", "password": "secret-pw"})
+        for i in range(3):
+            assert call(url, "POST", "/db/notes", {"i": i}, token=user)[0] == 201
+        broken = {"name": "broken", "trigger": "web", "code": "function handle() { throw new Error('kaput'); }"}
+        assert call(url, "POST", "/fn/add", broken, token=DEV_ROOT_TOKEN)[0] == 200
+        assert call(url, "POST", "/fn/sudoexec/broken", {}, token=DEV_ROOT_TOKEN)[0] >= 400
+        task = {"name": "tick", "type": "message", "value": "tick", "meta": {"channel": "lobby", "data": "hi"},
+                "interval": "@every 1h"}
+        assert call(url, "POST", "/tasks", task, token=DEV_ROOT_TOKEN)[0] == 200
+        _, overview = call(url, "GET", "/overview", token=DEV_ROOT_TOKEN)
+
+        page = open_page(browser, url)
+        sign_in(page)
+        expected = {"users": 2, "collections": 1, "documents": 3, "functions": 1, "tasks": 1, "connections": 0}
+        for key, value in expected.items():
+            expect(page.locator(f"[data-count={key}] dd")).to_have_text(str(value))
+        expect(page.locator("#pk")).to_have_text(DEV_PK)
+        token = page.locator("#root-token")
+        assert overview["rootToken"] not in token.inner_text()  # masked
+        page.get_by_role("button", name="Show").click()
+        expect(token).to_have_text(overview["rootToken"])
+        expect(page.locator("#failed-runs")).to_contain_text("broken")
+        expect(page.locator("#failed-runs")).to_contain_text("kaput")
+        expect(page.locator("#dev-warning")).to_contain_text("Dev mode")
+        expect(page.locator("#snippet")).to_have_text(f'new Backend("{DEV_PK}", "{url}")')
+        page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+        page.get_by_role("button", name="Copy public key").click()
+        expect(page.get_by_role("status")).to_have_text("public key copied")
+        assert page.evaluate("navigator.clipboard.readText()") == DEV_PK
+    finally:
+        proc.stop()
+
+
+@pytest.mark.parametrize("width", list(WIDTHS))
+def test_every_page_passes_the_accessibility_check_and_is_photographed(browser: Browser, server: ServerProcess,
+                                                                       width: str) -> None:
+    source = axe_source()
+    page = open_page(browser, server.url, width, bypass_csp=True)  # so that axe can be injected
+    expect(page.get_by_role("heading", name="Sign in to sblite")).to_be_visible()
+    assert serious_violations(page, source) == []
+    screenshot(page, f"signin-{WIDTHS[width][0]}")
+    sign_in(page, password="not-the-password")
+    expect(page.get_by_role("alert")).to_be_visible()
+    assert serious_violations(page, source) == []
+    sign_in(page)
+    expect(page.locator("[data-count=users] dd")).to_be_visible()
+    assert serious_violations(page, source) == []
+    screenshot(page, f"overview-{WIDTHS[width][0]}")
+    overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+    assert overflow <= 0, f"the page scrolls sideways by {overflow}px at {width}"
