@@ -129,12 +129,12 @@ def spawn(name: str, cmd: list[str], workdir: Path, port: int, probe: str,
     raise BenchError(f"{name} did not answer within {timeout}s:\n{server.output()}")
 
 
-def start_sblite(workdir: Path, env: dict[str, str] | None = None) -> Server:
-    """`sblite serve` with a fresh database in `workdir`."""
+def start_sblite(workdir: Path, env: dict[str, str] | None = None, tree: Path = REPO_ROOT) -> Server:
+    """`sblite serve` from the source `tree` with a fresh database in `workdir`."""
     port = free_port()
     cmd = [sys.executable, "-m", "sblite", "serve", "--host", "127.0.0.1", "--port", str(port),
            "--db", str(workdir / "sblite.db")]
-    pythonpath = os.pathsep.join(p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH")) if p)
+    pythonpath = os.pathsep.join(p for p in (str(tree), os.environ.get("PYTHONPATH")) if p)
     env = {"PYTHONUNBUFFERED": "1", "PYTHONPATH": pythonpath, **(env or {})}
     return spawn("sblite", cmd, workdir, port, "/ping", env)
 

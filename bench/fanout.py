@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import multiprocessing
 import re
 import time
@@ -18,9 +19,10 @@ from typing import Any
 import aiohttp
 
 from common import BenchError, CpuMeter, hist_percentile, proc_cpu
-from targets import PocketBase, Sblite, pocketbase_members, sblite_members
+from targets import CHAT_CHANNEL, PocketBase, Sblite, pocketbase_members, sblite_members, sblite_sse_members
 
 STAMP = re.compile(rb'"n\\?":(\d+)')
+CHAT_STAMP = re.compile(rb'"text\\?":\\?"(\d+)')
 LAST_MS = 60_000  # latencies are kept in 1 ms buckets up to a minute
 DRAIN_SECONDS = 5.0
 
@@ -44,7 +46,7 @@ async def _receive(pipe: Any, kind: str, url: str, token: str, count: int) -> No
         for match in STAMP.finditer(data):
             hist[min(LAST_MS, (now - int(match.group(1))) // 1000)] += 1
             tally["delivered"] += 1
-    members = sblite_members if kind == "sblite" else pocketbase_members
+    members = {"ws": sblite_members, "sse": sblite_sse_members, "pocketbase": pocketbase_members}[kind]
     try:
         held = await members(url, token, count, on_event)
     except Exception as err:  # reported to the parent, which stops the benchmark
@@ -69,7 +71,8 @@ class Receivers:
         for i in range(processes):
             share = members // processes + (1 if i < members % processes else 0)
             parent, child = ctx.Pipe()
-            proc = ctx.Process(target=receiver_main, args=(child, target.name, target.url, target.token, share),
+            kind = target.transport if isinstance(target, Sblite) else "pocketbase"
+            proc = ctx.Process(target=receiver_main, args=(child, kind, target.url, target.token, share),
                                daemon=True)
             proc.start()
             self.procs.append(proc)
@@ -175,3 +178,49 @@ def ramp(target: Sblite | PocketBase, members: int, rates: list[int], seconds: f
     best = max((s for s in steps if s["passed"]), key=lambda s: s["deliveries_per_s"], default=None)
     return {"best_per_s": best["deliveries_per_s"] if best else 0.0, "best_rate": best["rate"] if best else 0,
             "p99_ms": best["p99_ms"] if best else 0.0, "steps": steps}
+
+
+async def chan_in_window(target: Sblite, seconds: float, window: int = 50, senders: int = 2) -> dict[str, Any]:
+    """chan_in messages over WebSocket to `bench_chat` (one create each), `window` in flight.
+
+    A run is complete when its document's db_created event reaches a listener, as in the chat
+    tutorial; the figure is the completed runs per second.
+    """
+    hist, seen = [0] * (LAST_MS + 1), asyncio.Event()
+    tally = {"done": 0}
+
+    def on_created(data: bytes) -> None:
+        now = now_us()
+        for match in CHAT_STAMP.finditer(data):
+            hist[min(LAST_MS, (now - int(match.group(1))) // 1000)] += 1
+            tally["done"] += 1
+        seen.set()
+    listener = await sblite_members(target.url, target.token, 1, on_created, channel="db-benchchat")
+    members = await sblite_members(target.url, target.token, senders, channel=CHAT_CHANNEL)
+    meter, sent = CpuMeter(target.server), 0
+    began = time.monotonic()
+    while time.monotonic() - began < seconds:
+        for _ in range(window - (sent - tally["done"])):
+            message = {"type": "chan_in", "channel": CHAT_CHANNEL, "data": str(now_us())}
+            members[sent % senders].queue(json.dumps(message))
+            sent += 1
+        for member in members:
+            member.flush()
+        seen.clear()
+        try:
+            await asyncio.wait_for(seen.wait(), 30)
+        except TimeoutError:
+            raise BenchError(f"{target.name}: no chan_in run finished for 30 s ({tally['done']} of {sent})") from None
+    wall, done = time.monotonic() - began, tally["done"]
+    cpu = meter.stop()
+    deadline = time.monotonic() + 30
+    while tally["done"] < sent and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    for ws in (*listener, *members):
+        await ws.close()
+    if tally["done"] < sent:
+        raise BenchError(f"{target.name}: {sent - tally['done']} of {sent} chan_in runs never finished")
+    hist_map = {ms: n for ms, n in enumerate(hist) if n}
+    return {"per_s": round(done / wall, 1), "p50_ms": hist_percentile(hist_map, 0.5),
+            "p99_ms": hist_percentile(hist_map, 0.99), "server_us_per_run": round(cpu["server"] * wall * 1e4 / done),
+            "cpu": cpu}

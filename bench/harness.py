@@ -1,13 +1,14 @@
-"""sblite side by side with PocketBase: the same workloads at both, alternating runs, one sitting.
+"""sblite side by side with PocketBase (or with sblite from another tree): the same workloads at both.
 
-Workloads: authenticated creates, a filtered page of 25 from a seeded collection, a function
-doing one write (all through wrk with 50 connections), start-up time to the first answer, RSS
-idle and with N idle realtime connections, and the limit: the same creates written straight to
-SQLite from this Python process (WAL, synchronous=NORMAL). Each figure is the median of
---runs runs; the Markdown table goes to stdout, everything measured to a JSON file.
+Workloads (`--only`): start-up and RSS of fresh servers, authenticated creates, a web function
+doing one write, a chan_in-triggered function doing one write, a filtered page of 25 from a
+seeded collection, realtime fan-out at rising rates, creates straight to SQLite (the limit),
+and the scheduler (sblite only). Runs alternate between the two targets; each figure is the
+median of --runs runs. The Markdown table goes to stdout, everything measured to a JSON file.
 
-    python bench/harness.py            # a few minutes
-    python bench/harness.py --quick    # everything for a couple of seconds (CI)
+    python bench/harness.py                        # about 15 minutes
+    python bench/harness.py --quick                # everything once, briefly (CI)
+    python bench/harness.py --against ../before    # sblite against an older checkout
 """
 
 from __future__ import annotations
@@ -22,16 +23,20 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 from collections.abc import Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import BenchError, CpuMeter, pocketbase_binary, summary, wrk
-from fanout import ramp
+from fanout import chan_in_window, ramp
+from scheduler import scheduler
 from targets import CREATE_BODY, PocketBase, Sblite
 
 Target = Sblite | PocketBase
+Factory = Callable[[Path], Target]  # a fresh target in a folder
+WORKLOADS = ("fresh", "create", "function", "chan_in", "list", "fanout", "sqlite", "scheduler")
 
 
 def log(text: str) -> None:
@@ -72,11 +77,11 @@ def load_workload(targets: list[Target], name: str, args: argparse.Namespace, co
     return alternate(targets, args.runs, lambda t: drive(t, getattr(t, name)(), args.seconds, connections), name)
 
 
-def fresh(kind: type, workdir: Path, index: int, count: int) -> dict[str, Any]:
+def fresh(make: Factory, workdir: Path, index: int, count: int) -> dict[str, Any]:
     """A fresh server: ms to its first answer; RSS set up and idle, then with `count` realtime clients."""
-    folder = workdir / f"fresh-{kind.name}-{index}"
+    folder = workdir / f"fresh-{index}"
     folder.mkdir()
-    target = kind(folder)
+    target = make(folder)
 
     async def hold() -> dict[str, Any]:
         await asyncio.sleep(0.5)
@@ -119,42 +124,71 @@ def sqlite_limit(path: Path, seconds: float, per_commit: int) -> dict[str, Any]:
     return {"per_s": round(done / wall, 1), "cpu": {"load": round(100 * (time.process_time() - cpu_started) / wall, 1)}}
 
 
+def factories(args: argparse.Namespace) -> list[SimpleNamespace]:
+    """sblite and what it is compared with (PocketBase, or sblite from another source tree), by name."""
+    def sblite(folder: Path) -> Target:
+        return Sblite(folder, transport=args.transport)
+
+    def before(folder: Path) -> Target:
+        return Sblite(folder, tree=Path(args.against).resolve(), name="before", transport=args.transport)
+    other = SimpleNamespace(name="before", make=before) if args.against else SimpleNamespace(
+        name="pocketbase", make=PocketBase)
+    return [SimpleNamespace(name="sblite", make=sblite), other]
+
+
 def sitting(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
-    """Every workload, alternating sblite and PocketBase."""
+    """The chosen workloads, alternating sblite and what it is compared with."""
     report: dict[str, Any] = {"machine": machine(), "args": vars(args), "results": {}}
-    res = report["results"]
-    log(f"fresh starts, {args.realtime} idle realtime connections")
-    kinds: list[Any] = [Sblite, PocketBase]
-    counter = iter(range(1000))
-    res["fresh"] = alternate(kinds, args.runs, lambda k: fresh(k, workdir, next(counter), args.realtime), "fresh")
-    (workdir / "sb").mkdir()
-    (workdir / "pb").mkdir()
-    targets: list[Target] = [Sblite(workdir / "sb"), PocketBase(workdir / "pb")]
+    res, only = report["results"], set(args.only.split(","))
+    kinds: list[Any] = factories(args)
+    report["names"] = [kind.name for kind in kinds]
+    if "fresh" in only:
+        log(f"fresh starts, {args.realtime} idle realtime connections")
+        counter = iter(range(1000))
+        res["fresh"] = alternate(kinds, args.runs, lambda k: fresh(k.make, workdir, next(counter), args.realtime),
+                                 "fresh")
+    targets: list[Target] = []
     try:
-        res["create"] = load_workload(targets, "create", args, args.connections)
-        res["function"] = load_workload(targets, "function", args, args.connections)
+        for kind in kinds:
+            (workdir / kind.name).mkdir()
+            targets.append(kind.make(workdir / kind.name))
+        served(targets, args, only, res)
+    finally:
+        for target in targets:
+            target.server.stop()
+    if "scheduler" in only:
+        res["scheduler"] = [scheduler(workdir, args.quick, log) for _ in range(args.runs)]
+    for per_commit in (1, args.connections) if "sqlite" in only else ():
+        res[f"sqlite_{per_commit}"] = {"sqlite": [sqlite_limit(workdir / "limit.db", args.seconds, per_commit)
+                                                  for _ in range(args.runs)]}
+        log(f"sqlite, {per_commit} per commit: {res[f'sqlite_{per_commit}']['sqlite']}")
+    return report
+
+
+def served(targets: list[Target], args: argparse.Namespace, only: set[str], res: dict[str, Any]) -> None:
+    """The workloads driven at running servers."""
+    for name in ("create", "function"):
+        if name in only:
+            res[name] = load_workload(targets, name, args, args.connections)
+    if "chan_in" in only:
+        sblites = [t for t in targets if isinstance(t, Sblite)]
+        res["chan_in"] = alternate(sblites, args.runs, lambda t: asyncio.run(chan_in_window(t, args.seconds)),
+                                   "chan_in")
+    if "list" in only:
         for target in targets:
             began = time.perf_counter()
             target.seed(args.documents)
             log(f"seeded {args.documents:,} into {target.name} in {time.perf_counter() - began:.1f}s")
         res["list"] = load_workload(targets, "list", args, args.list_connections)
-        pocketbase = targets[1]
-        pocketbase.add_index()  # what PocketBase offers and sblite does not (501)
-        res["list_indexed"] = alternate([pocketbase], args.runs, lambda t: drive(
-            t, t.list(), args.seconds, args.list_connections), "list, indexed")
-        if args.fanout:
-            rates = [2, 10] if args.quick else [1, 2, 5, 10, 25, 50, 100, 200]
-            seconds = min(args.seconds, 5)
-            res["fanout"] = alternate(targets, args.runs, lambda t: ramp(t, args.realtime, rates, seconds, 250, log),
-                                      "fan-out")
-    finally:
-        for target in targets:
-            target.server.stop()
-    for per_commit in (1, args.connections):
-        res[f"sqlite_{per_commit}"] = {"sqlite": [sqlite_limit(workdir / "limit.db", args.seconds, per_commit)
-                                                  for _ in range(args.runs)]}
-        log(f"sqlite, {per_commit} per commit: {res[f'sqlite_{per_commit}']['sqlite']}")
-    return report
+        for pocketbase in (t for t in targets if isinstance(t, PocketBase)):
+            pocketbase.add_index()  # what PocketBase offers and sblite does not (501)
+            res["list_indexed"] = alternate([pocketbase], args.runs, lambda t: drive(
+                t, t.list(), args.seconds, args.list_connections), "list, indexed")
+    if "fanout" in only:
+        rates = [2, 10] if args.quick else [1, 2, 5, 10, 25, 50, 100, 200]
+        seconds = min(args.seconds, 5)
+        res["fanout"] = alternate(targets, args.runs, lambda t: ramp(t, args.realtime, rates, seconds, 250, log),
+                                  "fan-out")
 
 
 def machine() -> dict[str, Any]:
@@ -197,12 +231,16 @@ def rows(report: dict[str, Any]) -> list[tuple[str, str, str, str]]:
         if key not in res:
             return
         cells, medians = [], []
-        for name in ("sblite", "pocketbase"):
+        for name in report["names"]:
+            if name not in res[key]:  # a workload PocketBase has no counterpart of
+                cells.append("")
+                medians.append(0.0)
+                continue
             s = stat(res[key][name], field)
             extra = f", p99 {stat(res[key][name], 'p99_ms')['median']:,.0f} ms" if p99 else ""
             cells.append(cell(s, unit, extra))
             medians.append(s["median"])
-        out.append((label, cells[0], cells[1], f"{medians[0] / medians[1]:.2f}" if medians[1] else "—"))
+        out.append((label, cells[0], cells[1], f"{medians[0] / medians[1]:.2f}" if medians[1] else ""))
 
     conns = args["connections"]
     pair(f"authenticated create, {conns} connections", "create", "per_s", "/s", p99=True)
@@ -214,21 +252,47 @@ def rows(report: dict[str, Any]) -> list[tuple[str, str, str, str]]:
         out.append(("the same, PocketBase with an index on the field", "no field indexes (501)",
                     cell(stat(runs, "per_s"), "/s", f", p99 {stat(runs, 'p99_ms')['median']:,.0f} ms"), ""))
     pair(f"function doing one write over HTTP, {conns} connections", "function", "per_s", "/s", p99=True)
+    pair("function doing one write per chan_in message over WebSocket, 50 in flight", "chan_in", "per_s", "/s",
+         p99=True)
     if "fanout" in res:
-        cells = [fanout_cell(res["fanout"][name], args["realtime"]) for name in ("sblite", "pocketbase")]
-        best = [stat(res["fanout"][name], "best_per_s")["median"] for name in ("sblite", "pocketbase")]
+        cells = [fanout_cell(res["fanout"][name], args["realtime"]) for name in report["names"]]
+        best = [stat(res["fanout"][name], "best_per_s")["median"] for name in report["names"]]
         out.append((f"realtime fan-out to {args['realtime']:,} subscribers: most deliveries/s with p99 < 250 ms, "
                     "none lost", *cells, f"{best[0] / best[1]:.2f}" if best[1] else "—"))
     pair("start-up to the first answered request", "fresh", "ms", " ms")
     pair("RSS idle, set up (sblite: with its function workers)", "fresh", "rss_idle_mib", " MiB")
     pair(f"RSS with {args['realtime']:,} idle realtime connections", "fresh", "rss_held_mib", " MiB")
     pair("memory per idle realtime connection", "fresh", "kib_per_connection", " KiB")
+    out += scheduler_rows(res.get("scheduler", []))
     for per_commit in (1, conns):
         key = f"sqlite_{per_commit}"
         if key in res:
             label = f"limit: creates straight to SQLite from one Python process, {per_commit} per commit"
             out.append((label, cell(stat(res[key]["sqlite"], "per_s"), "/s"), "", ""))
     return out
+
+
+def scheduler_rows(runs: list[dict[str, Any]]) -> list[tuple[str, str, str, str]]:
+    """The scheduler's rows, sblite only."""
+    if not runs:
+        return []
+    def med(phase: str, key: str) -> float:
+        return float(stat([r[phase] for r in runs], key)["median"])
+    late, idle, burst = (runs[0][k] for k in ("lateness", "idle", "burst"))
+    missing = sum(r["lateness"]["missing"] for r in runs)
+    lost = sum(r["resume"]["never_ran"] + r["resume"]["ran_twice"] for r in runs)
+    return [
+        (f"scheduler: {late['tasks']:,} tasks every second, how late runs start",
+         f"p50 {med('lateness', 'p50_ms'):,.0f} ms, p99 {med('lateness', 'p99_ms'):,.0f} ms, {missing} missing",
+         "", ""),
+        (f"scheduler CPU with {idle['tasks']:,} enabled tasks, none due",
+         f"{med('idle', 'cpu_percent'):.2f}% of a core, RSS {med('idle', 'rss_mib'):,.0f} MiB", "", ""),
+        (f"{burst['tasks']:,} one-off tasks due in the same second",
+         f"all ran within {med('burst', 'all_ran_s'):.1f} s", "", ""),
+        ("the same, kill -9 as they come due, then a restart",
+         f"first answer after {med('resume', 'first_answer_ms'):,.0f} ms, all ran within "
+         f"{med('resume', 'all_ran_s'):.1f} s; {lost} ran twice or never", "", ""),
+    ]
 
 
 def span(cpus: list[dict[str, float]], key: str) -> str:
@@ -250,10 +314,11 @@ def fanout_cell(runs: list[dict[str, Any]], members: int) -> str:
 
 def render(report: dict[str, Any]) -> str:
     """The Markdown table and the CPU notes."""
-    lines = ["| workload | sblite | PocketBase | sblite/PocketBase |", "|---|---|---|---|"]
+    other = "PocketBase" if report["names"][1] == "pocketbase" else "before"
+    lines = [f"| workload | sblite | {other} | sblite/{other} |", "|---|---|---|---|"]
     lines += [f"| {' | '.join(row)} |" for row in rows(report)]
     res = report["results"]
-    loads = [r["cpu"] for key in ("create", "list", "list_indexed", "function") if key in res
+    loads = [r["cpu"] for key in ("create", "list", "list_indexed", "function", "chan_in") if key in res
              for runs in res[key].values() for r in runs]
     if loads:
         lines.append("")
@@ -284,7 +349,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--list-connections", type=int, default=10)
     parser.add_argument("--documents", type=int, default=100_000, help="seeded for the list workload")
     parser.add_argument("--realtime", type=int, default=1000, help="idle realtime connections")
-    parser.add_argument("--no-fanout", dest="fanout", action="store_false", help="skip the realtime fan-out ramp")
+    parser.add_argument("--only", default=",".join(WORKLOADS), help=f"comma-separated, of {','.join(WORKLOADS)}")
+    parser.add_argument("--transport", choices=("ws", "sse"), default="ws", help="sblite's realtime members")
+    parser.add_argument("--against", metavar="TREE",
+                        help="compare with sblite run from another source tree (a checkout of an older commit)"
+                             " instead of PocketBase")
     parser.add_argument("--json", default=os.path.join(tempfile.gettempdir(), "sblite-bench.json"))
     args = parser.parse_args(argv)
     if args.quick:

@@ -12,13 +12,13 @@ import re
 import sqlite3
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 
-from common import BenchError, Server, expect, http, pocketbase_binary, start_pocketbase, start_sblite
+from common import REPO_ROOT, BenchError, Server, expect, http, pocketbase_binary, start_pocketbase, start_sblite
 from wsclient import WebSocket
 
 EMAIL, PASSWORD = "bench@example.com", "bench-pw-1234"
@@ -33,6 +33,13 @@ function handle(body, query, headers) {
     return {id: res.content.id};
 }
 """
+SBLITE_CHAT_FUNCTION = """\
+function handle(body) {
+    var res = create("benchchat", {text: body.data});
+    if (!res.ok) throw new Error("create failed: " + res.content);
+}
+"""
+CHAT_CHANNEL = "bench-chat"
 PB_HOOK = """\
 routerAdd("POST", "/bench/fn", (e) => {
   const body = e.requestInfo().body;
@@ -44,7 +51,6 @@ routerAdd("POST", "/bench/fn", (e) => {
 }, $apis.requireAuth());
 """
 OnEvent = Callable[[bytes], None] | None
-_PUMPS: set[asyncio.Task[None]] = set()  # the readers of held SSE streams
 AUTHED = '@request.auth.id != ""'
 
 
@@ -54,13 +60,19 @@ def seed_docs(start: int, count: int) -> list[dict[str, Any]]:
 
 
 class Sblite:
-    """`sblite serve` with a registered user and the `web` function `bench_fn`."""
+    """`sblite serve` with a registered user, the `web` function `bench_fn` and `bench_chat` on chan_in.
 
-    name = "sblite"
+    `tree` is the source to run (another checkout, for before/after figures); `transport` is
+    what its realtime members use: "ws" (WebSocket) or "sse".
+    """
 
-    def __init__(self, workdir: Path) -> None:
-        env = {"SBLITE_REALTIME_MAX_CONNECTIONS_PER_USER": "5000"}
-        self.server: Server = start_sblite(workdir, env)
+    def __init__(self, workdir: Path, tree: Path = REPO_ROOT, name: str = "sblite", transport: str = "ws") -> None:
+        self.name, self.transport = name, transport
+        # The benchmark user sends far more than one person would: lift the per-connection and per-user limits.
+        env = {"SBLITE_REALTIME_MAX_CONNECTIONS_PER_USER": "5000", "SBLITE_REALTIME_MAX_MESSAGES_PER_SECOND": "1000000",
+               "SBLITE_PUBLISH_LIMIT_PER_SECOND": "1000000", "SBLITE_PUBLISH_LIMIT_BURST": "1000000"}
+        self.env, self.tree = env, tree
+        self.server: Server = start_sblite(workdir, env, tree)
         self.url = self.server.url
         self.pk = {"SB-PUBLIC-KEY": SBLITE_PK}
         status, token = http(self.url + "/register", "POST", {"email": EMAIL, "password": PASSWORD}, self.pk)
@@ -71,6 +83,8 @@ class Sblite:
                      root), "POST /fn/add")
         expect(*http(self.url + "/fn/exec/bench_fn", "POST", {"title": "smoke", "n": 0}, self.headers),
                "POST /fn/exec/bench_fn")
+        expect(*http(self.url + "/fn/add", "POST", {"name": "bench_chat", "trigger": "chan_in",
+                                                     "code": SBLITE_CHAT_FUNCTION}, root), "POST /fn/add")
 
     def create(self) -> dict[str, Any]:
         """wrk request: one authenticated document create."""
@@ -94,16 +108,18 @@ class Sblite:
             list(pool.map(post, range(0, count, chunk)))
 
     async def hold_realtime(self, count: int, on_event: OnEvent = None) -> list[Any]:
-        """`count` WebSockets, each authenticated and joined to `db-bench`."""
-        return await sblite_members(self.url, self.token, count, on_event)
+        """`count` members over the target's transport, each authenticated and joined to `db-bench`."""
+        members = sblite_members if self.transport == "ws" else sblite_sse_members
+        return await members(self.url, self.token, count, on_event)
 
     async def release_realtime(self, held: list[Any]) -> None:
         """Close what hold_realtime opened."""
-        await asyncio.gather(*(ws.close() for ws in held))
+        await asyncio.gather(*(member.close() for member in held))
 
 
-async def sblite_members(url: str, token: str, count: int, on_event: OnEvent = None) -> list[WebSocket]:
-    """`count` WebSockets joined to `db-bench`; after setup every text frame goes to `on_event`."""
+async def sblite_members(url: str, token: str, count: int, on_event: OnEvent = None,
+                         channel: str = "db-bench") -> list[WebSocket]:
+    """`count` WebSockets joined to `channel`; after setup every text frame goes to `on_event`."""
     ws_url = url.replace("http://", "ws://") + f"/ws?sbpk={SBLITE_PK}"
     gate = asyncio.Semaphore(50)
 
@@ -119,7 +135,7 @@ async def sblite_members(url: str, token: str, count: int, on_event: OnEvent = N
         async with gate:
             ws = await WebSocket.connect(ws_url, on_text, lambda: None)
             await next_frame(frames, "init")
-            for kind, data, answer in (("auth", token, "token"), ("join", "db-bench", "ok")):
+            for kind, data, answer in (("auth", token, "token"), ("join", channel, "ok")):
                 ws.queue(json.dumps({"type": kind, "data": data}))
                 ws.flush()
                 await next_frame(frames, answer)
@@ -136,6 +152,81 @@ async def next_frame(frames: asyncio.Queue[dict[str, Any]], kind: str, timeout: 
             return frame
         if frame.get("type") == "error":
             raise BenchError(f"realtime error frame: {frame}")
+
+
+class SseMember:
+    """A held event stream and the task reading it."""
+
+    def __init__(self, writer: asyncio.StreamWriter, task: asyncio.Task[None]) -> None:
+        self.writer, self.task = writer, task
+
+    async def close(self) -> None:
+        """Close the stream."""
+        self.writer.close()
+        self.task.cancel()
+
+
+Subscribe = Callable[[aiohttp.ClientSession, str], Awaitable[None]]
+
+
+async def sse_members(url: str, path: str, id_pattern: bytes, subscribe: Subscribe, count: int,
+                      on_event: OnEvent, headers: dict[str, str] | None = None) -> list[SseMember]:
+    """`count` event streams of `path`: read the id `id_pattern` finds, `subscribe` with it, then whole
+    events go to `on_event`."""
+    gate = asyncio.Semaphore(50)
+    host, port = "127.0.0.1", int(url.rsplit(":", 1)[1])
+
+    async def one(session: aiohttp.ClientSession) -> SseMember:
+        async with gate:
+            reader, writer = await asyncio.open_connection(host, port)
+            writer.write(f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nAccept: text/event-stream\r\n\r\n".encode())
+            seen = b""
+            while not (found := re.search(id_pattern, seen)):
+                chunk = await asyncio.wait_for(reader.read(4096), 30)
+                if not chunk:
+                    raise BenchError(f"{url} closed the event stream: {seen[:200]!r}")
+                seen += chunk
+            await subscribe(session, found.group(1).decode())
+            await asyncio.sleep(0.05)  # answers may still arrive on the stream; what follows is the fan-out
+            return SseMember(writer, asyncio.ensure_future(pump_events(reader, on_event)))
+    async with aiohttp.ClientSession(headers=headers) as session:
+        return list(await asyncio.gather(*(one(session) for _ in range(count))))
+
+
+async def pump_events(reader: asyncio.StreamReader, on_event: OnEvent) -> None:
+    """Hand whole events (up to the last blank line read) to `on_event` until the stream ends."""
+    carry = b""
+    while chunk := await reader.read(65536):
+        carry += chunk
+        end = carry.rfind(b"\n\n") + 2
+        if end > 1:
+            if on_event:
+                on_event(carry[:end])
+            carry = carry[end:]
+
+
+async def post_ok(session: aiohttp.ClientSession, url: str, body: Any, status: int) -> None:
+    """POST JSON; BenchError unless the answer has `status`."""
+    async with session.post(url, json=body) as resp:
+        if resp.status != status:
+            raise BenchError(f"POST {url} answered {resp.status}: {await resp.text()}")
+
+
+async def sblite_sse_members(url: str, token: str, count: int, on_event: OnEvent = None) -> list[SseMember]:
+    """`count` event streams of /sse/connect joined to `db-bench`."""
+    async def subscribe(session: aiohttp.ClientSession, sid: str) -> None:
+        for kind, data in (("auth", token), ("join", "db-bench")):
+            await post_ok(session, url + "/sse/msg", {"sid": sid, "token": token, "type": kind, "data": data}, 200)
+    return await sse_members(url, f"/sse/connect?sbpk={SBLITE_PK}", rb'"type":"init".*?"data":"([^"]+)"',
+                             subscribe, count, on_event, {"SB-PUBLIC-KEY": SBLITE_PK})
+
+
+async def pocketbase_members(url: str, token: str, count: int, on_event: OnEvent = None) -> list[SseMember]:
+    """`count` event streams of /api/realtime subscribed to `bench`."""
+    async def subscribe(session: aiohttp.ClientSession, client_id: str) -> None:
+        await post_ok(session, url + "/api/realtime", {"clientId": client_id, "subscriptions": ["bench"]}, 204)
+    return await sse_members(url, "/api/realtime", rb'"clientId":"([^"]+)"', subscribe, count, on_event,
+                             {"Authorization": f"Bearer {token}"})
 
 
 class PocketBase:
@@ -212,44 +303,4 @@ class PocketBase:
 
     async def release_realtime(self, held: list[Any]) -> None:
         """Close what hold_realtime opened."""
-        for writer in held:
-            writer.close()
-        await asyncio.sleep(0.1)
-
-
-async def pocketbase_members(url: str, token: str, count: int, on_event: OnEvent = None) -> list[Any]:
-    """`count` SSE streams subscribed to `bench`; after setup whole events go to `on_event`."""
-    gate = asyncio.Semaphore(50)
-    host, port = "127.0.0.1", int(url.rsplit(":", 1)[1])
-
-    async def pump(reader: asyncio.StreamReader, carry: bytes) -> None:
-        while chunk := await reader.read(65536):
-            carry += chunk
-            end = carry.rfind(b"\n\n") + 2
-            if end > 1:
-                if on_event:
-                    on_event(carry[:end])
-                carry = carry[end:]
-
-    async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {token}"}) as session:
-        async def one() -> asyncio.StreamWriter:
-            async with gate:
-                reader, writer = await asyncio.open_connection(host, port)
-                writer.write(f"GET /api/realtime HTTP/1.1\r\nHost: {host}:{port}\r\n"
-                             "Accept: text/event-stream\r\n\r\n".encode())
-                seen = b""
-                while not (found := re.search(rb'"clientId":"([^"]+)"', seen)):
-                    chunk = await asyncio.wait_for(reader.read(4096), 30)
-                    if not chunk:
-                        raise BenchError(f"PocketBase closed the realtime stream: {seen[:200]!r}")
-                    seen += chunk
-                body = {"clientId": found.group(1).decode(), "subscriptions": ["bench"]}
-                async with session.post(url + "/api/realtime", json=body) as resp:
-                    if resp.status != 204:
-                        raise BenchError(f"POST /api/realtime answered {resp.status}: {await resp.text()}")
-                task = asyncio.ensure_future(pump(reader, b""))
-                _PUMPS.add(task)
-                task.add_done_callback(_PUMPS.discard)
-                return writer
-        held = list(await asyncio.gather(*(one() for _ in range(count))))
-    return held
+        await asyncio.gather(*(member.close() for member in held))
