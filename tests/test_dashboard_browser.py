@@ -180,5 +180,77 @@ def test_every_page_passes_the_accessibility_check_and_is_photographed(browser: 
     expect(page.locator("[data-count=users] dd")).to_be_visible()
     assert serious_violations(page, source) == []
     screenshot(page, f"overview-{WIDTHS[width][0]}")
+    assert_no_sideways_scroll(page, width)
+    for name, ready, prepare in PAGE_VISITS:
+        page.goto(f"{server.url}/#/{name}")
+        expect(page.locator(ready)).to_be_visible()
+        prepare(page)
+        assert serious_violations(page, source) == [], name
+        screenshot(page, f"{name}-{WIDTHS[width][0]}")
+        assert_no_sideways_scroll(page, width)
+
+
+def assert_no_sideways_scroll(page: Page, width: str) -> None:
     overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
     assert overflow <= 0, f"the page scrolls sideways by {overflow}px at {width}"
+
+
+def open_a_function(page: Page) -> None:
+    """Open the editor on a function (made over the API) with a marked error, and run it."""
+    page.get_by_role("button", name="New function").click()
+    page.get_by_label("Name", exact=True).fill(f"shown_{page.viewport_size['width']}")  # type: ignore[index]
+    page.get_by_label("Code", exact=True).fill("function handle(body) {\n  log('a long line of logging', body);\n"
+                                               "  return {ok: true};\n}\n")
+    page.get_by_role("button", name="Create function").click()
+    page.get_by_role("button", name="Run", exact=True).click()
+    expect(page.locator("#run-log")).to_be_visible()
+    page.get_by_label("Code", exact=True).fill("function handle(body) {\n  return {ok: true;\n}\n")
+    page.get_by_role("button", name="Save", exact=True).click()
+    expect(page.locator(".editor-gutter .bad")).to_be_visible()
+
+
+# Each page after the overview: its hash, what shows it is loaded, and what to do before the check.
+PAGE_VISITS = [
+    ("functions", "#fn-list", open_a_function),
+]
+
+
+def test_functions_a_syntax_error_is_marked_on_its_line_then_the_fixed_function_runs_and_logs(
+        browser: Browser, server: ServerProcess) -> None:
+    page = open_page(browser, server.url + "/#/functions")
+    sign_in(page)
+    expect(page.get_by_role("heading", name="Functions", exact=True)).to_be_visible()
+    page.get_by_role("button", name="New function").click()
+    page.get_by_label("Name", exact=True).fill("greet")
+    code = page.get_by_label("Code", exact=True)
+    code.fill('function handle(body) {\n  log("hello " + body.who\n  return {greeted: body.who};\n}\n')
+    page.get_by_role("button", name="Create function").click()
+    error = page.locator("#fn-code-error")
+    expect(error).to_contain_text("Line 3")
+    expect(page.locator(".editor-gutter [data-line='3']")).to_have_class("bad")
+    expect(page.locator(".editor-view [data-line='3']")).to_have_class("line bad")
+    assert call(server.url, "GET", "/fn/info/greet", token=DEV_ROOT_TOKEN)[0] == 404  # refused, not saved
+
+    code.fill('function handle(body) {\n  log("hello " + body.who);\n  return {greeted: body.who};\n}\n')
+    page.get_by_role("button", name="Create function").click()
+    expect(page.get_by_role("status")).to_have_text("greet saved (version 1)")
+    expect(page.locator("#fn-code-error")).to_be_empty()
+    expect(page.locator(".editor-gutter .bad")).to_have_count(0)
+    expect(page.locator("#fn-table")).to_contain_text("greet")
+
+    page.get_by_label("JSON body (as root)").fill("{not json")
+    page.get_by_role("button", name="Run", exact=True).click()
+    expect(page.locator("#run-body-error")).to_contain_text("not JSON")
+    page.get_by_label("JSON body (as root)").fill('{"who": "Ada"}')
+    page.get_by_role("button", name="Run", exact=True).click()
+    expect(page.locator("#run-value")).to_contain_text('"greeted": "Ada"')
+    expect(page.locator("#run-log")).to_contain_text("hello Ada")
+    expect(page.locator("#runs-table")).to_contain_text("greet")
+    expect(page.locator("#fn-table")).to_contain_text("100% of 1")
+
+    page.get_by_label("Secret name").fill("API_KEY")
+    page.get_by_label("Value", exact=True).fill("s3cret-value")
+    page.get_by_role("button", name="Save secret").click()
+    expect(page.locator("#secrets-table")).to_contain_text("env.API_KEY")
+    assert "s3cret-value" not in page.content()
+    assert page.errors == []  # type: ignore[attr-defined]

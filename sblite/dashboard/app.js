@@ -2,11 +2,15 @@
 
 import { api, ApiError, session, setSession } from "./api.js";
 import { announce, fill, h } from "./dom.js";
+import { renderFunctions } from "./functions.js";
 import { renderOverview } from "./overview.js";
 import { renderSignIn } from "./signin.js";
 
 // Later pages register here: hash → [nav label, render(main)].
-const PAGES = { overview: ["Overview", renderOverview] };
+const PAGES = {
+  overview: ["Overview", renderOverview],
+  functions: ["Functions", renderFunctions],
+};
 const DEFAULT_PAGE = "overview";
 
 const root = document.getElementById("app");
