@@ -209,9 +209,27 @@ def open_a_function(page: Page) -> None:
     expect(page.locator(".editor-gutter .bad")).to_be_visible()
 
 
+def open_a_task(page: Page) -> None:
+    """Create a task, run it once and show its history, then open the form with a previewed schedule."""
+    name = f"shown_{page.viewport_size['width']}"  # type: ignore[index]
+    page.get_by_role("button", name="New task").click()
+    page.get_by_label("Name", exact=True).fill(name)
+    page.get_by_label("Message type").fill("tick")
+    page.get_by_label("Schedule", exact=True).fill("@every 1h")
+    page.get_by_role("button", name="Create task").click()
+    expect(page.get_by_role("status")).to_contain_text("saved")
+    page.get_by_role("button", name=f"Run now: {name}").click()
+    expect(page.locator("#task-runs-table")).to_contain_text("manual")
+    page.get_by_role("button", name="New task").click()
+    page.get_by_label("Time zone").fill("Europe/Paris")
+    page.get_by_label("Schedule", exact=True).fill("0 9 * * 1-5")
+    expect(page.locator("#task-next li")).to_have_count(5)
+
+
 # Each page after the overview: its hash, what shows it is loaded, and what to do before the check.
 PAGE_VISITS = [
     ("functions", "#fn-list", open_a_function),
+    ("tasks", "#task-list", open_a_task),
 ]
 
 
@@ -253,4 +271,51 @@ def test_functions_a_syntax_error_is_marked_on_its_line_then_the_fixed_function_
     page.get_by_role("button", name="Save secret").click()
     expect(page.locator("#secrets-table")).to_contain_text("env.API_KEY")
     assert "s3cret-value" not in page.content()
+    assert page.errors == []  # type: ignore[attr-defined]
+
+
+def test_tasks_the_preview_follows_the_expression_and_an_every_second_task_fills_its_history(
+        browser: Browser, server: ServerProcess) -> None:
+    page = open_page(browser, server.url + "/#/tasks")
+    sign_in(page)
+    expect(page.get_by_role("heading", name="Tasks", exact=True)).to_be_visible()
+    page.get_by_role("button", name="New task").click()
+    page.get_by_label("Name", exact=True).fill("ticker")
+    page.get_by_label("Message type").fill("tick")
+    schedule = page.get_by_label("Schedule", exact=True)
+    page.get_by_label("Time zone").fill("Europe/Paris")
+    schedule.press_sequentially("0 9 * * 1#")
+    expect(page.locator("#task-preview-error")).to_contain_text("day-of-week")
+    schedule.press_sequentially("1")
+    expect(page.locator("#task-description")).to_contain_text("first Monday of each month")
+    expect(page.locator("#task-next li")).to_have_count(5)
+    expect(page.locator("#task-next li").first).to_contain_text("09:00:00 +0")
+
+    page.get_by_label("Meta (JSON)").fill("{channel: lobby}")
+    page.get_by_role("button", name="Create task").click()
+    expect(page.locator("#task-meta-error")).to_contain_text("not JSON")
+    page.get_by_label("Meta (JSON)").fill('{"channel": "lobby", "data": "tick"}')
+    schedule.fill("@every 1s")
+    page.get_by_label("Time zone").fill("UTC")
+    expect(page.locator("#task-description")).to_contain_text("every second")
+    page.get_by_role("button", name="Create task").click()
+    expect(page.get_by_role("status")).to_have_text("ticker saved: every second")
+    expect(page.locator("#task-table")).to_contain_text("every second")
+
+    page.get_by_role("button", name="History of ticker").click()
+    rows = page.locator("#task-runs-table tbody tr")
+    expect(rows.first).to_contain_text("published tick on lobby")
+    count = rows.count()
+    expect(rows).not_to_have_count(count)  # more arrive while it is open
+
+    page.get_by_role("button", name="Pause ticker").click()
+    expect(page.get_by_role("status")).to_have_text("ticker paused")
+    expect(page.locator("#task-table")).to_contain_text("paused")
+    page.get_by_role("button", name="Run now: ticker").click()
+    expect(page.get_by_role("status")).to_have_text("ticker ran: ok")
+    expect(page.locator("#task-runs-table")).to_contain_text("manual")
+    page.get_by_role("button", name="Resume ticker").click()
+    expect(page.get_by_role("status")).to_have_text("ticker resumed")
+    assert call(server.url, "GET", "/tasks/ticker", token=DEV_ROOT_TOKEN)[1]["status"] == "scheduled"
+    call(server.url, "DELETE", "/tasks/ticker", token=DEV_ROOT_TOKEN)
     assert page.errors == []  # type: ignore[attr-defined]

@@ -5,11 +5,13 @@ import { announce, fill, h } from "./dom.js";
 import { renderFunctions } from "./functions.js";
 import { renderOverview } from "./overview.js";
 import { renderSignIn } from "./signin.js";
+import { renderTasks } from "./tasks.js";
 
 // Later pages register here: hash → [nav label, render(main)].
 const PAGES = {
   overview: ["Overview", renderOverview],
   functions: ["Functions", renderFunctions],
+  tasks: ["Tasks", renderTasks],
 };
 const DEFAULT_PAGE = "overview";
 

@@ -33,10 +33,11 @@ export function pagedTable(id, caption, columns, rows, size = 20, empty = "Nothi
     page = Math.min(page, pages - 1);
     const shown = rows.slice(page * size, page * size + size);
     fill(box,
-      h("div", { class: "table-wrap" }, h("table", {},
+      h("div", { class: "table-wrap", tabindex: "0", role: "region", "aria-label": caption }, h("table", {},
         h("caption", { class: "offscreen" }, caption),
         h("thead", {}, h("tr", {}, columns.map(([head]) => h("th", { scope: "col" }, head)))),
-        h("tbody", {}, shown.map((row) => h("tr", {}, columns.map(([, cell]) => h("td", {}, cell(row)))))))),
+        h("tbody", {}, shown.map((row) => h("tr", {},
+          columns.map(([head, cell]) => h("td", { "data-label": head }, cell(row)))))))),
       pages > 1 && h("div", { class: "pager" },
         h("button", { type: "button", class: "secondary", disabled: page === 0, onclick: () => { page -= 1; render(); } },
           "Previous"),
