@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -226,10 +227,22 @@ def open_a_task(page: Page) -> None:
     expect(page.locator("#task-next li")).to_have_count(5)
 
 
+def open_a_document(page: Page) -> None:
+    """Create two documents through the page and leave the second open in the editor."""
+    for text in ("first", "second"):
+        page.locator("#new-document").click()
+        page.get_by_label("Collection", exact=True).fill("notes_744_")
+        page.get_by_label("Document (JSON)").fill(json.dumps({"text": text, "width": page.viewport_size}))
+        page.get_by_role("button", name="Create document").click()
+        expect(page.get_by_role("status")).to_contain_text("Document created")
+    expect(page.locator("#doc-rows li").first).to_be_visible()
+
+
 # Each page after the overview: its hash, what shows it is loaded, and what to do before the check.
 PAGE_VISITS = [
     ("functions", "#fn-list", open_a_function),
     ("tasks", "#task-list", open_a_task),
+    ("data", "#collections", open_a_document),
 ]
 
 
@@ -319,3 +332,68 @@ def test_tasks_the_preview_follows_the_expression_and_an_every_second_task_fills
     assert call(server.url, "GET", "/tasks/ticker", token=DEV_ROOT_TOKEN)[1]["status"] == "scheduled"
     call(server.url, "DELETE", "/tasks/ticker", token=DEV_ROOT_TOKEN)
     assert page.errors == []  # type: ignore[attr-defined]
+
+
+def test_data_browse_filter_edit_create_and_delete_documents(browser: Browser, tmp_path: Path) -> None:
+    proc = start_server(tmp_path)
+    try:
+        url = proc.url
+        _, user = call(url, "POST", "/register", {"email": "writer@example.com", "password": "secret-pw"})
+        docs = [{"title": f"note {i}", "n": i, "tag": "even" if i % 2 == 0 else "odd"} for i in range(25)]
+        for doc in docs:
+            assert call(url, "POST", "/db/notes_744_", doc, token=user)[0] == 201
+        page = open_page(browser, url + "/#/data")
+        page.on("dialog", lambda dialog: dialog.accept())
+        sign_in(page)
+        expect(page.get_by_role("heading", name="Collections")).to_be_visible()
+        expect(page.locator("[data-count=notes_744_]")).to_have_text(" 25 documents")
+        expect(page.locator("#collection-list")).to_contain_text(
+            "every user of the app can read, the creator can write")
+
+        page.get_by_role("button", name="notes_744_").click()
+        expect(page.locator("#doc-total")).to_have_text("25 documents")
+        expect(page.locator("#doc-rows li")).to_have_count(20)
+        page.get_by_role("button", name="Next").click()
+        expect(page.locator("#doc-rows li")).to_have_count(5)
+        expect(page.get_by_text("Page 2 of 2")).to_be_visible()
+
+        page.get_by_label("Filter", exact=True).fill("n >= 20 and tag == even")
+        page.get_by_role("button", name="Apply").click()
+        expect(page.locator("#doc-total")).to_contain_text("3 documents match")
+        expect(page.locator("#doc-total")).to_contain_text('[["n",">=",20],["tag","==","even"]]')
+        page.get_by_label("Filter", exact=True).fill("n ~ 3")
+        page.get_by_role("button", name="Apply").click()
+        expect(page.locator("#doc-filter-error")).to_contain_text("not understood")
+        page.get_by_label("Filter", exact=True).fill('[["title", "==", "note 7"]]')
+        page.get_by_role("button", name="Apply").click()
+        expect(page.locator("#doc-rows li")).to_have_count(1)
+
+        page.locator("#doc-rows button").click()
+        editor = page.get_by_label("Document (JSON)")
+        expect(editor).to_have_value('{\n  "title": "note 7",\n  "n": 7,\n  "tag": "odd"\n}\n')
+        editor.fill('{\n  "title": "note seven",\n  "n": 7,\n  "tag": odd\n}\n')
+        page.get_by_role("button", name="Save", exact=True).click()
+        expect(page.locator("#doc-error")).to_contain_text("Line 4")
+        expect(page.locator(".editor-gutter [data-line='4']")).to_have_class("bad")
+        editor.fill('{"title": "note seven", "n": 7, "tag": "odd"}')
+        page.get_by_role("button", name="Save", exact=True).click()
+        expect(page.get_by_role("status")).to_have_text("Document saved")
+        _, found = call(url, "POST", "/sudoquery/notes_744_", [["n", "==", 7]], token=DEV_ROOT_TOKEN)
+        assert found["results"][0]["title"] == "note seven"
+
+        page.get_by_role("button", name="Delete", exact=True).click()
+        expect(page.get_by_role("status")).to_have_text("Document deleted")
+        expect(page.locator("#doc-total")).to_contain_text("0 documents match")
+        expect(page.locator("[data-count=notes_744_]")).to_have_text(" 24 documents")
+        assert call(url, "POST", "/sudoquery/notes_744_", [["n", "==", 7]], token=DEV_ROOT_TOKEN)[1]["total"] == 0
+
+        page.get_by_role("button", name="New document", exact=True).first.click()
+        page.get_by_label("Collection", exact=True).fill("pub_board")
+        page.get_by_label("Document (JSON)").fill('{"text": "hello"}')
+        page.get_by_role("button", name="Create document").click()
+        expect(page.get_by_role("status")).to_have_text("Document created in pub_board")
+        expect(page.locator("#collection-list")).to_contain_text("anyone, even without a token, can read and write")
+        expect(page.locator("[data-count=pub_board]")).to_have_text(" 1 document")
+        assert page.errors == []  # type: ignore[attr-defined]
+    finally:
+        proc.stop()

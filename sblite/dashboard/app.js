@@ -2,6 +2,7 @@
 
 import { api, ApiError, session, setSession } from "./api.js";
 import { announce, fill, h } from "./dom.js";
+import { renderData } from "./data.js";
 import { renderFunctions } from "./functions.js";
 import { renderOverview } from "./overview.js";
 import { renderSignIn } from "./signin.js";
@@ -10,6 +11,7 @@ import { renderTasks } from "./tasks.js";
 // Later pages register here: hash → [nav label, render(main)].
 const PAGES = {
   overview: ["Overview", renderOverview],
+  data: ["Data", renderData],
   functions: ["Functions", renderFunctions],
   tasks: ["Tasks", renderTasks],
 };

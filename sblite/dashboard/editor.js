@@ -43,7 +43,7 @@ function highlight(code) {
 
 /** The 1-based line (and column) a server error names, as in "… (line 3, column 7)". */
 export function errorPosition(message) {
-  const found = /line (\d+)(?:, column (\d+))?/.exec(message || "");
+  const found = /line (\d+)(?:,? column (\d+))?/.exec(message || "");
   return found ? { line: Number(found[1]), column: Number(found[2] || 1) } : null;
 }
 
