@@ -32,23 +32,39 @@ def now_us() -> int:
     return time.monotonic_ns() // 1000
 
 
+class Latencies:
+    """Deliveries counted and timed in 1 ms buckets by the send times `pattern` finds in what arrives."""
+
+    def __init__(self, pattern: re.Pattern[bytes]) -> None:
+        self.pattern = pattern
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget what was counted."""
+        self.hist, self.count = [0] * (LAST_MS + 1), 0
+
+    def record(self, data: bytes) -> None:
+        """Count and time every send time in `data`."""
+        now = now_us()
+        for match in self.pattern.finditer(data):
+            self.hist[min(LAST_MS, (now - int(match.group(1))) // 1000)] += 1
+            self.count += 1
+
+    def buckets(self) -> dict[int, int]:
+        """The non-empty buckets: ms -> deliveries."""
+        return {ms: n for ms, n in enumerate(self.hist) if n}
+
+
 def receiver_main(pipe: Any, kind: str, url: str, token: str, count: int) -> None:
     """A receiving process: hold `count` subscribers, count and time what they get, answer the pipe."""
     asyncio.run(_receive(pipe, kind, url, token, count))
 
 
 async def _receive(pipe: Any, kind: str, url: str, token: str, count: int) -> None:
-    hist = [0] * (LAST_MS + 1)
-    tally = {"delivered": 0}
-
-    def on_event(data: bytes) -> None:
-        now = now_us()
-        for match in STAMP.finditer(data):
-            hist[min(LAST_MS, (now - int(match.group(1))) // 1000)] += 1
-            tally["delivered"] += 1
+    latencies = Latencies(STAMP)
     members = {"ws": sblite_members, "sse": sblite_sse_members, "pocketbase": pocketbase_members}[kind]
     try:
-        held = await members(url, token, count, on_event)
+        held = await members(url, token, count, latencies.record)
     except Exception as err:  # reported to the parent, which stops the benchmark
         pipe.send({"error": f"{type(err).__name__}: {err}"})
         return
@@ -56,9 +72,8 @@ async def _receive(pipe: Any, kind: str, url: str, token: str, count: int) -> No
     loop = asyncio.get_running_loop()
     while (command := await loop.run_in_executor(None, pipe.recv)) != "close":
         if command == "reset":
-            hist[:] = [0] * (LAST_MS + 1)
-            tally["delivered"] = 0
-        pipe.send({"delivered": tally["delivered"], "hist": {ms: n for ms, n in enumerate(hist) if n}})
+            latencies.reset()
+        pipe.send({"delivered": latencies.count, "hist": latencies.buckets()})
     pipe.send({"closed": True})
 
 
@@ -186,21 +201,17 @@ async def chan_in_window(target: Sblite, seconds: float, window: int = 50, sende
     A run is complete when its document's db_created event reaches a listener, as in the chat
     tutorial; the figure is the completed runs per second.
     """
-    hist, seen = [0] * (LAST_MS + 1), asyncio.Event()
-    tally = {"done": 0}
+    latencies, seen = Latencies(CHAT_STAMP), asyncio.Event()
 
     def on_created(data: bytes) -> None:
-        now = now_us()
-        for match in CHAT_STAMP.finditer(data):
-            hist[min(LAST_MS, (now - int(match.group(1))) // 1000)] += 1
-            tally["done"] += 1
+        latencies.record(data)
         seen.set()
     listener = await sblite_members(target.url, target.token, 1, on_created, channel="db-benchchat")
     members = await sblite_members(target.url, target.token, senders, channel=CHAT_CHANNEL)
     meter, sent = CpuMeter(target.server), 0
     began = time.monotonic()
     while time.monotonic() - began < seconds:
-        for _ in range(window - (sent - tally["done"])):
+        for _ in range(window - (sent - latencies.count)):
             message = {"type": "chan_in", "channel": CHAT_CHANNEL, "data": str(now_us())}
             members[sent % senders].queue(json.dumps(message))
             sent += 1
@@ -210,17 +221,17 @@ async def chan_in_window(target: Sblite, seconds: float, window: int = 50, sende
         try:
             await asyncio.wait_for(seen.wait(), 30)
         except TimeoutError:
-            raise BenchError(f"{target.name}: no chan_in run finished for 30 s ({tally['done']} of {sent})") from None
-    wall, done = time.monotonic() - began, tally["done"]
+            raise BenchError(f"{target.name}: no chan_in run finished for 30 s ({latencies.count} of {sent})") from None
+    wall, done = time.monotonic() - began, latencies.count
     cpu = meter.stop()
     deadline = time.monotonic() + 30
-    while tally["done"] < sent and time.monotonic() < deadline:
+    while latencies.count < sent and time.monotonic() < deadline:
         await asyncio.sleep(0.05)
     for ws in (*listener, *members):
         await ws.close()
-    if tally["done"] < sent:
-        raise BenchError(f"{target.name}: {sent - tally['done']} of {sent} chan_in runs never finished")
-    hist_map = {ms: n for ms, n in enumerate(hist) if n}
-    return {"per_s": round(done / wall, 1), "p50_ms": hist_percentile(hist_map, 0.5),
-            "p99_ms": hist_percentile(hist_map, 0.99), "server_us_per_run": round(cpu["server"] * wall * 1e4 / done),
+    if latencies.count < sent:
+        raise BenchError(f"{target.name}: {sent - latencies.count} of {sent} chan_in runs never finished")
+    hist = latencies.buckets()
+    return {"per_s": round(done / wall, 1), "p50_ms": hist_percentile(hist, 0.5),
+            "p99_ms": hist_percentile(hist, 0.99), "server_us_per_run": round(cpu["server"] * wall * 1e4 / done),
             "cpu": cpu}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from datetime import datetime, UTC
 
+
 def utc_now() -> datetime:
     """The current time in UTC."""
     return datetime.now(UTC)
