@@ -199,3 +199,24 @@ def test_sessions_expire_and_are_bounded() -> None:
     assert sessions.get(first.id) is None and len(sessions) == 2  # the oldest went
     now[0] = 11
     assert sessions.get(second.id) is None
+
+
+async def test_live_channels_lists_the_channels_with_members_and_their_rule(api: Api, clients) -> None:
+    assert (await api.root("PUT", "/channels/room-*", {"auth": False, "history": 5}))[0] == 200
+    token = await api.register("member@example.com")
+    first, second = await clients(api, "ws", token), await clients(api, "sse", token)
+    for client in (first, second):
+        assert (await client.join("lobby"))["type"] == "ok"
+    assert (await second.join("room-1"))["type"] == "ok"
+    status, found = await api.root("GET", "/realtime/channels")
+    assert status == 200
+    assert found == [
+        {"channel": "lobby", "members": 2, "rule": {"name": "*", "auth": True, "publish": "members", "history": 0}},
+        {"channel": "room-1", "members": 1,
+         "rule": {"name": "room-*", "auth": False, "publish": "members", "history": 5}},
+    ]
+    await second.send("leave", "room-1")
+    await second.next("ok")
+    assert [c["channel"] for c in (await api.root("GET", "/realtime/channels"))[1]] == ["lobby"]
+    refused = await api.call("GET", "/realtime/channels", token=token)
+    assert refused == await api.call("GET", "/channels", token=token) and refused[0] == 400  # root only, like /channels

@@ -238,11 +238,23 @@ def open_a_document(page: Page) -> None:
     expect(page.locator("#doc-rows li").first).to_be_visible()
 
 
+def watch_a_channel(page: Page) -> None:
+    """Watch lobby, publish on it and store a rule."""
+    page.get_by_role("button", name="Watch", exact=True).click()
+    expect(page.locator("#live-state")).to_contain_text("Watching lobby")
+    page.get_by_role("button", name="Publish").click()
+    expect(page.locator("#frames")).to_contain_text("hello from the dashboard")
+    page.get_by_label("Channel name or pattern").fill(f"room-{page.viewport_size['width']}-*")  # type: ignore[index]
+    page.get_by_role("button", name="Save rule").click()
+    expect(page.locator("#rules-table")).to_be_visible()
+
+
 # Each page after the overview: its hash, what shows it is loaded, and what to do before the check.
 PAGE_VISITS = [
     ("functions", "#fn-list", open_a_function),
     ("tasks", "#task-list", open_a_task),
     ("data", "#collections", open_a_document),
+    ("realtime", "#live-channels", watch_a_channel),
 ]
 
 
@@ -397,3 +409,39 @@ def test_data_browse_filter_edit_create_and_delete_documents(browser: Browser, t
         assert page.errors == []  # type: ignore[attr-defined]
     finally:
         proc.stop()
+
+
+def test_realtime_watch_a_channel_see_published_frames_members_and_set_a_rule(browser: Browser,
+                                                                            server: ServerProcess) -> None:
+    page = open_page(browser, server.url + "/#/realtime")
+    sign_in(page)
+    expect(page.get_by_role("heading", name="Realtime", exact=True)).to_be_visible()
+    page.get_by_label("Channel", exact=True).fill("dash-room")
+    page.get_by_role("button", name="Watch", exact=True).click()
+    expect(page.locator("#live-state")).to_have_text("Watching dash-room: frames appear below as they arrive.")
+    expect(page.locator("#live-table")).to_contain_text("dash-room")
+    page.get_by_label("Data").fill('{"text": "from the page"}')
+    page.get_by_role("button", name="Publish").click()
+    expect(page.get_by_role("status")).to_have_text("Published chan_out on dash-room")
+    expect(page.locator("#frames")).to_contain_text('"text": "from the page"')
+    body = {"channel": "dash-room", "type": "news", "data": "from elsewhere"}
+    assert call(server.url, "POST", "/publish-message", body, token=DEV_ROOT_TOKEN)[0] == 200
+    expect(page.locator("#frames li").last).to_contain_text("news")
+    expect(page.locator("#frames li").last).to_contain_text("from elsewhere")
+    assert "safe-to-use" not in page.locator("#frames").inner_text()
+
+    page.get_by_label("Channel name or pattern").fill("dash-*")
+    page.get_by_label("Who may publish").select_option("server")
+    page.get_by_label("History kept (0 to 1000)").fill("3")
+    page.get_by_label("Only signed-in connections may join").uncheck()
+    page.get_by_role("button", name="Save rule").click()
+    expect(page.get_by_role("status")).to_have_text("Rule dash-* saved")
+    expect(page.locator("#rules-table")).to_contain_text(
+        "anyone may join, even without a token; only the server publishes (functions, tasks, root); "
+        "the last 3 messages are kept and replayed on join")
+    assert call(server.url, "GET", "/channels/dash-*", token=DEV_ROOT_TOKEN)[1] == {
+        "name": "dash-*", "auth": False, "publish": "server", "history": 3}
+    page.get_by_role("button", name="Stop").click()
+    expect(page.locator("#live-state")).to_have_text("Stopped.")
+    call(server.url, "DELETE", "/channels/dash-*", token=DEV_ROOT_TOKEN)
+    assert page.errors == []  # type: ignore[attr-defined]

@@ -5,6 +5,7 @@ import { announce, fill, h } from "./dom.js";
 import { renderData } from "./data.js";
 import { renderFunctions } from "./functions.js";
 import { renderOverview } from "./overview.js";
+import { renderRealtime } from "./realtime.js";
 import { renderSignIn } from "./signin.js";
 import { renderTasks } from "./tasks.js";
 
@@ -14,6 +15,7 @@ const PAGES = {
   data: ["Data", renderData],
   functions: ["Functions", renderFunctions],
   tasks: ["Tasks", renderTasks],
+  realtime: ["Realtime", renderRealtime],
 };
 const DEFAULT_PAGE = "overview";
 

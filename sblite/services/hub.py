@@ -207,6 +207,10 @@ class Hub:
         """How many connections are members of a channel."""
         return len(self._members.get((app_id, channel), ()))
 
+    def channel_members(self, app_id: str) -> dict[str, int]:
+        """Each channel of an app that has members, with how many."""
+        return {channel: len(members) for (app, channel), members in self._members.items() if app == app_id}
+
     # --- delivery
 
     def send(self, conn: Connection, frame: str | bytes) -> None:
