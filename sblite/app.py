@@ -17,7 +17,7 @@ from sblite.functions.host import HostApi
 from sblite.functions.pool import WorkerPool
 from sblite.functions.service import FunctionLimits, FunctionService
 from sblite.http import auth_routes, db_routes, function_routes, realtime_routes, system_routes, task_routes
-from sblite.http import dashboard_routes, live_channel_routes, overview_routes
+from sblite.http import dashboard_routes, live_channel_routes, overview_routes, user_admin_routes
 from sblite.http.fetcher import Fetcher
 from sblite.http.keys import (
     ACCOUNTS, AUTH_THROTTLE, BUS, CHANNELS, CONFIG, DATABASE, DISPATCHER, DOCUMENTS, FUNCTIONS, HUB, PUBLISH_LIMITER,
@@ -74,6 +74,7 @@ def create_app(config: Config, *, announce: bool = False, clock: Clock | None = 
         table.register(app)
     overview_routes.routes.register(app)
     live_channel_routes.routes.register(app)
+    user_admin_routes.routes.register(app)
     dashboard_routes.setup(app, config)
     return app
 

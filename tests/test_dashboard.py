@@ -220,3 +220,40 @@ async def test_live_channels_lists_the_channels_with_members_and_their_rule(api:
     assert [c["channel"] for c in (await api.root("GET", "/realtime/channels"))[1]] == ["lobby"]
     refused = await api.call("GET", "/realtime/channels", token=token)
     assert refused == await api.call("GET", "/channels", token=token) and refused[0] == 400  # root only, like /channels
+
+
+async def test_root_lists_adds_changes_the_role_of_and_removes_the_app_users(api: Api) -> None:
+    await api.register("first@example.com")
+    status, created = await api.root("POST", "/users", {"email": "Added@Example.com", "password": "secret-pw",
+                                                         "role": 0})
+    assert status == 200 and created["email"] == "added@example.com" and created["role"] == 0
+    assert set(created) == {"id", "accountId", "email", "role", "created"}  # never a token or a hash
+    assert (await api.call("POST", "/login", json={"email": "added@example.com", "password": "secret-pw"}))[0] == 200
+
+    status, page = await api.root("GET", "/users?page=1&size=2")
+    assert status == 200 and page["total"] == 3 and len(page["results"]) == 2
+    assert page["results"][0]["email"] == DEV_ADMIN_EMAIL  # oldest first
+    _, rest = await api.root("GET", "/users?page=2&size=2")
+    assert [u["email"] for u in rest["results"]] == ["added@example.com"]
+    assert "token" not in str(page) and "hash" not in str(page)
+
+    status, changed = await api.root("PUT", f"/users/{created['id']}", {"role": 50})
+    assert status == 200 and changed["role"] == 50
+    admin_id = page["results"][0]["id"]
+    for method, path, body in (("PUT", f"/users/{created['id']}", {"role": 101}),
+                               ("PUT", f"/users/{created['id']}", {"role": "50"}),
+                               ("PUT", f"/users/{admin_id}", {"role": 0}),
+                               ("DELETE", f"/users/{admin_id}", None),
+                               ("POST", "/users", {"email": "first@example.com", "password": "secret-pw"}),
+                               ("POST", "/users", {"email": "x@example.com", "password": "secret-pw", "role": 7.5}),
+                               ("POST", "/users", [])):
+        status, text = await api.root(method, path, body)
+        assert status == 400, (method, path, body, text)
+    assert (await api.root("GET", "/users?size=10"))[1]["total"] == 3  # the refused add left nothing behind
+    assert (await api.root("DELETE", "/users/nope"))[0] == 404
+
+    assert (await api.root("DELETE", f"/users/{created['id']}")) == (200, True)
+    assert (await api.call("POST", "/login", json={"email": "added@example.com", "password": "secret-pw"}))[0] == 401
+    assert (await api.root("GET", "/users"))[1]["total"] == 2
+    token = await api.register("member@example.com")
+    assert (await api.call("GET", "/users", token=token))[0] == 400  # root only

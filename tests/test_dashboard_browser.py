@@ -230,12 +230,13 @@ def open_a_task(page: Page) -> None:
 def open_a_document(page: Page) -> None:
     """Create two documents through the page and leave the second open in the editor."""
     for text in ("first", "second"):
+        text = f"{text} at {page.viewport_size['width']}"  # type: ignore[index]
         page.locator("#new-document").click()
         page.get_by_label("Collection", exact=True).fill("notes_744_")
         page.get_by_label("Document (JSON)").fill(json.dumps({"text": text, "width": page.viewport_size}))
         page.get_by_role("button", name="Create document").click()
-        expect(page.get_by_role("status")).to_contain_text("Document created")
-    expect(page.locator("#doc-rows li").first).to_be_visible()
+        expect(page.locator("#doc-title")).not_to_have_text("New document")  # the new one is open
+        expect(page.locator("#doc-rows")).to_contain_text(text)
 
 
 def watch_a_channel(page: Page) -> None:
@@ -249,11 +250,22 @@ def watch_a_channel(page: Page) -> None:
     expect(page.locator("#rules-table")).to_be_visible()
 
 
+def add_a_user(page: Page) -> None:
+    """Add a member through the form."""
+    email = f"member-{page.viewport_size['width']}@example.com"  # type: ignore[index]
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill("secret-pw-1")
+    page.get_by_label("Role", exact=True).select_option("0")
+    page.get_by_role("button", name="Add user").click()
+    expect(page.get_by_label(f"Role of {email}")).to_have_value("0")
+
+
 # Each page after the overview: its hash, what shows it is loaded, and what to do before the check.
 PAGE_VISITS = [
     ("functions", "#fn-list", open_a_function),
     ("tasks", "#task-list", open_a_task),
     ("data", "#collections", open_a_document),
+    ("users", "#user-table", add_a_user),
     ("realtime", "#live-channels", watch_a_channel),
 ]
 
@@ -365,6 +377,10 @@ def test_data_browse_filter_edit_create_and_delete_documents(browser: Browser, t
         page.get_by_role("button", name="notes_744_").click()
         expect(page.locator("#doc-total")).to_have_text("25 documents")
         expect(page.locator("#doc-rows li")).to_have_count(20)
+        expect(page.locator("#doc-rows li").first).to_contain_text('"n":24')  # newest first
+        page.get_by_label("Newest first").uncheck()
+        page.get_by_role("button", name="Apply").click()
+        expect(page.locator("#doc-rows li").first).to_contain_text('"n":0,')
         page.get_by_role("button", name="Next").click()
         expect(page.locator("#doc-rows li")).to_have_count(5)
         expect(page.get_by_text("Page 2 of 2")).to_be_visible()
@@ -444,4 +460,31 @@ def test_realtime_watch_a_channel_see_published_frames_members_and_set_a_rule(br
     page.get_by_role("button", name="Stop").click()
     expect(page.locator("#live-state")).to_have_text("Stopped.")
     call(server.url, "DELETE", "/channels/dash-*", token=DEV_ROOT_TOKEN)
+    assert page.errors == []  # type: ignore[attr-defined]
+
+
+def test_users_add_change_the_role_of_and_remove_a_user(browser: Browser, server: ServerProcess) -> None:
+    page = open_page(browser, server.url + "/#/users")
+    page.on("dialog", lambda dialog: dialog.accept())
+    sign_in(page)
+    expect(page.get_by_role("heading", name="Users", exact=True)).to_be_visible()
+    expect(page.get_by_label(f"Role of {DEV_ADMIN_EMAIL}")).to_be_disabled()  # not your own
+    page.get_by_label("Email").fill("new-person@example.com")
+    page.get_by_label("Password").fill("short")
+    page.get_by_role("button", name="Add user").click()
+    expect(page.locator("#user-form-error")).to_contain_text("password")
+    page.get_by_label("Password").fill("secret-pw-1")
+    page.get_by_label("Role", exact=True).select_option("0")
+    page.get_by_role("button", name="Add user").click()
+    expect(page.get_by_role("status")).to_have_text("new-person@example.com added")
+    role = page.get_by_label("Role of new-person@example.com")
+    expect(role).to_have_value("0")
+    role.select_option("50")
+    expect(page.get_by_role("status")).to_have_text("new-person@example.com is now account admin (50)")
+    users = call(server.url, "GET", "/users?size=100", token=DEV_ROOT_TOKEN)[1]["results"]
+    assert [u["role"] for u in users if u["email"] == "new-person@example.com"] == [50]
+    assert "token" not in page.locator("#user-table").inner_text().lower()
+    page.get_by_role("button", name="Remove new-person@example.com").click()
+    expect(page.get_by_role("status")).to_have_text("new-person@example.com removed")
+    expect(page.locator("#user-table")).not_to_contain_text("new-person@example.com")
     assert page.errors == []  # type: ignore[attr-defined]

@@ -8,11 +8,13 @@ import { renderOverview } from "./overview.js";
 import { renderRealtime } from "./realtime.js";
 import { renderSignIn } from "./signin.js";
 import { renderTasks } from "./tasks.js";
+import { renderUsers } from "./users.js";
 
 // Later pages register here: hash → [nav label, render(main)].
 const PAGES = {
   overview: ["Overview", renderOverview],
   data: ["Data", renderData],
+  users: ["Users", renderUsers],
   functions: ["Functions", renderFunctions],
   tasks: ["Tasks", renderTasks],
   realtime: ["Realtime", renderRealtime],
@@ -43,6 +45,7 @@ function shell(current) {
 
 async function show() {
   const name = pageName();
+  document.getElementById("status").textContent = "";  // what the last page said is not about this one
   const main = shell(name);
   document.title = `${PAGES[name][0]} · sblite`;
   try {

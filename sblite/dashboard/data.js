@@ -103,7 +103,7 @@ export async function renderData(main) {
         return;
       }
       current.text = filterInput.value;
-      const query = `page=${current.page}&size=${PAGE_SIZE}&desc=${desc.checked}`;
+      const query = `page=${current.page}&size=${PAGE_SIZE}${desc.checked ? "&desc=true" : ""}`;  // any desc= is true
       let found;
       try {
         found = current.filter.length

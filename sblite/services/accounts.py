@@ -291,6 +291,41 @@ class AccountService:
         await self._store.set_role(record.user.id, role)
         self._forget(record.user.id)
 
+    # --- the app's users, for root (the dashboard's Users page)
+
+    async def app_users(self, root: Identity, page: int, size: int) -> dict[str, Any]:
+        """One page of the app's users (never their tokens or hashes), oldest first."""
+        users, total = await self._store.users_of_app(root.app_id, size, (page - 1) * size)
+        return {"page": page, "size": size, "total": total, "results": [user.public() for user in users]}
+
+    async def create_app_user(self, root: Identity, email: object, password: object, role: object) -> dict[str, Any]:
+        """Register a user with an account of its own, as /register does, then give it `role`."""
+        if isinstance(role, bool) or not isinstance(role, int) or not 0 <= role <= ROOT_ROLE:
+            raise BadRequest(f"role must be a whole number from 0 to {ROOT_ROLE}")
+        app = await self.app_by_id(root.app_id)
+        await self.register(app, email, password)
+        if role != ACCOUNT_ADMIN_ROLE:
+            await self.set_role(root, email, role)
+        record = await self._store.user_by_email(root.app_id, normalize_email(email))
+        if record is None:
+            raise NotFound("user not found")
+        return record.user.public()
+
+    async def app_user(self, root: Identity, user_id: str) -> User:
+        """A user of root's app, by id."""
+        user = await self._user(user_id)
+        if user is None or user.app_id != root.app_id:
+            raise NotFound("user not found")
+        return user
+
+    async def delete_app_user(self, root: Identity, user_id: str) -> None:
+        """Delete any user of root's app but root itself."""
+        target = await self.app_user(root, user_id)
+        if target.id == root.user_id:
+            raise BadRequest("you cannot delete the user you are signed in as")
+        await self._announce(USER_DELETED, target, root, lambda also: self._store.delete_user(user_id, also))
+        self._forget(user_id)
+
     async def token_for_account(self, root: Identity, account_id: str) -> str:
         """A session token for the first user of an account of root's app."""
         users = await self._store.users_of_account(account_id)

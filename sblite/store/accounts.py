@@ -125,6 +125,16 @@ class AccountStore:
             f"SELECT {_USER_COLUMNS} FROM users WHERE account_id = ? ORDER BY seq", (account_id,)).fetchall())
         return [record.user for record in map(_record, rows) if record is not None]
 
+    async def users_of_app(self, app_id: str, limit: int, offset: int) -> tuple[list[User], int]:
+        """One page of an app's users, oldest first, and how many it has."""
+        def run(conn: sqlite3.Connection) -> tuple[list[User], int]:
+            rows = conn.execute(f"SELECT {_USER_COLUMNS} FROM users WHERE app_id = ? ORDER BY seq LIMIT ? OFFSET ?",
+                                (app_id, limit, offset)).fetchall()
+            total = int(conn.execute("SELECT COUNT(*) FROM users WHERE app_id = ?", (app_id,)).fetchone()[0])
+            return [record.user for record in map(_record, rows) if record is not None], total
+
+        return await self._db.read(run)
+
     async def delete_user(self, user_id: str, also: Also = None) -> bool:
         """Delete a user (and run `also` in the same transaction if it existed); whether it existed."""
         def run(conn: sqlite3.Connection) -> bool:
