@@ -187,6 +187,7 @@ def test_every_page_passes_the_accessibility_check_and_is_photographed(browser: 
         expect(page.locator(ready)).to_be_visible()
         prepare(page)
         assert serious_violations(page, source) == [], name
+        page.evaluate("document.getElementById('status').textContent = ''")  # the toast would float mid-picture
         screenshot(page, f"{name}-{WIDTHS[width][0]}")
         assert_no_sideways_scroll(page, width)
 
@@ -487,4 +488,47 @@ def test_users_add_change_the_role_of_and_remove_a_user(browser: Browser, server
     page.get_by_role("button", name="Remove new-person@example.com").click()
     expect(page.get_by_role("status")).to_have_text("new-person@example.com removed")
     expect(page.locator("#user-table")).not_to_contain_text("new-person@example.com")
+    assert page.errors == []  # type: ignore[attr-defined]
+
+
+def tab_to(page: Page, selector: str, limit: int = 40) -> None:
+    """Press Tab until the element matching `selector` has the focus."""
+    for _ in range(limit):
+        if page.evaluate("(s) => document.activeElement === document.querySelector(s)", selector):
+            return
+        page.keyboard.press("Tab")
+    raise AssertionError(f"Tab never reached {selector}")
+
+
+def test_a_function_is_made_and_run_by_keyboard_alone(browser: Browser, server: ServerProcess) -> None:
+    page = open_page(browser, server.url)
+    sign_in(page)
+    expect(page.get_by_role("heading", name="Overview")).to_be_visible()
+    tab_to(page, "nav a[href='#/functions']")
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", name="Functions", exact=True)).to_be_visible()
+    tab_to(page, "#new-function")
+    page.keyboard.press("Enter")
+    expect(page.locator("#fn-name")).to_be_focused()
+    page.keyboard.type("by_keys")
+    page.keyboard.press("Tab")
+    expect(page.locator("#fn-trigger")).to_be_focused()
+    page.keyboard.press("Tab")
+    expect(page.locator("#fn-code")).to_be_focused()
+    page.keyboard.press("Control+a")
+    page.keyboard.type("function handle(body) {")
+    page.keyboard.press("Enter")
+    page.keyboard.type("  log('typed');")
+    page.keyboard.press("Enter")  # keeps the indentation
+    page.keyboard.type("return 7;\n}")
+    expect(page.locator("#fn-code")).to_have_value("function handle(body) {\n  log('typed');\n  return 7;\n}")
+    page.keyboard.press("Tab")  # Tab leaves the editor: it is not a trap
+    expect(page.get_by_role("button", name="Create function")).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("status")).to_have_text("by_keys saved (version 1)")
+    tab_to(page, "#run-body")
+    tab_to(page, "form.run button[type=submit]")
+    page.keyboard.press("Enter")
+    expect(page.locator("#run-log")).to_contain_text("typed")
+    expect(page.locator("#run-value")).to_have_text("7")
     assert page.errors == []  # type: ignore[attr-defined]

@@ -71,14 +71,22 @@ export function codeEditor(id, label, errorEl) {
 
   area.addEventListener("input", render);
   area.addEventListener("keydown", (event) => {
-    // Enter keeps the indentation of the line above. Tab is left alone: it moves the focus on.
-    if (event.key !== "Enter" || event.isComposing) return;
+    // Enter keeps the indentation of the line above; a closing bracket typed first on a line
+    // takes one level (two spaces) off. Tab is left alone: it moves the focus on.
+    if (event.isComposing || (event.key !== "Enter" && !"}])".includes(event.key)) || !event.key) return;
     const start = area.selectionStart;
     const lineStart = area.value.lastIndexOf("\n", start - 1) + 1;
-    const indent = /^[ \t]*/.exec(area.value.slice(lineStart, start))[0];
-    if (!indent) return;
-    event.preventDefault();
-    area.setRangeText(`\n${indent}`, start, area.selectionEnd, "end");
+    const before = area.value.slice(lineStart, start);
+    const indent = /^[ \t]*/.exec(before)[0];
+    if (event.key === "Enter") {
+      if (!indent) return;
+      event.preventDefault();
+      area.setRangeText(`\n${indent}`, start, area.selectionEnd, "end");
+    } else {
+      if (!indent || indent !== before) return;
+      event.preventDefault();
+      area.setRangeText(`${indent.slice(0, -2)}${event.key}`, lineStart, area.selectionEnd, "end");
+    }
     render();
   });
 
