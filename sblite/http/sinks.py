@@ -38,6 +38,11 @@ class State(enum.Enum):
     CLOSED = "closed"  # nothing more is written
 
 
+# Python 3.11 looks an Enum member up on its class in about 0.2 µs, and a delivery made several
+# such lookups: the sinks compare with these instead (docs/performance.md).
+_OPEN, _CLOSING, _CLOSED = State.OPEN, State.CLOSING, State.CLOSED
+
+
 def start_eagerly(coro: Coroutine[Any, Any, None]) -> Coroutine[Any, Any, None] | None:
     """Run `coro` now up to its first wait: None if it finished, else a coroutine that finishes it.
 
@@ -80,7 +85,7 @@ class _Outbox:
     """What both sinks share: the queued frames, their size, the write under way, and the state."""
 
     def __init__(self, request: web.Request) -> None:
-        self.state = State.OPEN
+        self.state = _OPEN
         self.done = asyncio.Event()  # set once the sink stops: closed, or the client gone
         self._transport = request.transport
         self._loop = asyncio.get_running_loop()
@@ -95,18 +100,18 @@ class _Outbox:
 
     def alive(self) -> bool:
         """False once the client has gone or the sink is closed."""
-        return self.state is State.OPEN and self._transport is not None and not self._transport.is_closing()
+        return self.state is _OPEN and self._transport is not None and not self._transport.is_closing()
 
     def pending_bytes(self) -> int:
         """Bytes queued or buffered by the transport that the client has not taken yet."""
         transport = self._transport
-        if transport is None or not self.alive():
+        if self.state is not _OPEN or transport is None or transport.is_closing():
             return 0
         return self._queued_bytes + transport.get_write_buffer_size()
 
     def _queue(self, data: bytes) -> None:
         """Add `data` to the outbox; it is written when this turn of the event loop ends."""
-        if self.state is not State.OPEN:
+        if self.state is not _OPEN:
             return
         self._frames.append(data)
         self._queued_bytes += len(data)
@@ -117,11 +122,9 @@ class _Outbox:
     def _flush(self) -> None:
         """Write everything queued, unless a write is still waiting (it writes the rest when done)."""
         self._flush_scheduled = False
-        if self._writing is not None or not self._frames or self.state is State.CLOSED:
+        if self._writing is not None or not self._frames or self.state is _CLOSED:
             return
-        frames = list(self._frames)
-        self._frames.clear()
-        self._queued_bytes = 0
+        frames, self._frames, self._queued_bytes = self._frames, deque(), 0
         try:
             rest = self._write(frames)
         except ConnectionError:
@@ -140,7 +143,7 @@ class _Outbox:
             self._writing = None
         self._flush()
 
-    def _write(self, frames: list[bytes]) -> Coroutine[Any, Any, None] | None:
+    def _write(self, frames: deque[bytes]) -> Coroutine[Any, Any, None] | None:
         """Write frames now; if the write has to wait for the client, a coroutine that finishes it."""
         raise NotImplementedError
 
@@ -149,21 +152,21 @@ class _Outbox:
         while True:
             if self._writing is not None:
                 await asyncio.shield(self._writing)
-            elif self._frames and self.state is not State.CLOSED:
+            elif self._frames and self.state is not _CLOSED:
                 self._flush()
             else:
                 return
 
     def _end(self, going_away: bool) -> None:
         """Stop taking frames: what is queued goes out on shutdown; otherwise drop the client."""
-        if self.state is State.CLOSED:
+        if self.state is _CLOSED:
             return
         if going_away:
-            self.state = State.CLOSING
+            self.state = _CLOSING
         else:
             if self._transport is not None and not self._transport.get_write_buffer_size():
                 self._flush()  # what was queued before (an error frame, say) goes out if the socket takes it
-            self.state = State.CLOSED
+            self.state = _CLOSED
             self._frames.clear()
             self._queued_bytes = 0
             if self._transport is not None:
@@ -172,7 +175,7 @@ class _Outbox:
 
     def _gone(self) -> None:
         """The client left: forget what is queued."""
-        self.state = State.CLOSED
+        self.state = _CLOSED
         self._frames.clear()
         self._queued_bytes = 0
         self.done.set()
@@ -193,7 +196,7 @@ class SseSink(_Outbox):
                 await asyncio.wait_for(self.done.wait(), keepalive_seconds)
             except TimeoutError:
                 self.keepalive()
-        if self.state is State.CLOSING:
+        if self.state is _CLOSING:
             with contextlib.suppress(ConnectionError):
                 await self.drained()
                 await self._response.write_eof()
@@ -211,7 +214,7 @@ class SseSink(_Outbox):
         """End the stream: after what is queued on shutdown, at once for a slow client."""
         self._end(going_away)
 
-    def _write(self, frames: list[bytes]) -> Coroutine[Any, Any, None] | None:
+    def _write(self, frames: deque[bytes]) -> Coroutine[Any, Any, None] | None:
         return start_eagerly(self._response.write(frames[0] if len(frames) == 1 else b"".join(frames)))
 
 
@@ -225,7 +228,7 @@ class WsSink(_Outbox):
 
     def send(self, frame: bytes) -> None:
         """Queue one text frame."""
-        self._queue(frame)
+        self._queue(_text_frame(frame))
 
     def alive(self) -> bool:
         """False once the client has gone or a close frame was sent."""
@@ -247,7 +250,7 @@ class WsSink(_Outbox):
         await self.drained()
         return await self._ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutting down")
 
-    def _write(self, frames: list[bytes]) -> None:
+    def _write(self, frames: deque[bytes]) -> None:
         transport = self._transport
         if self._ws.closed or transport is None or transport.is_closing():
             return  # aiohttp has sent (or is sending) a close frame: nothing may follow it
@@ -255,7 +258,7 @@ class WsSink(_Outbox):
         # fan-out a fifth more CPU per delivery (docs/performance.md). So what one turn queued goes
         # out in one write of frames made byte for byte as aiohttp makes them (a test compares);
         # the write never waits: the hub's byte budget bounds what the transport holds.
-        transport.write(b"".join([_text_frame(frame) for frame in frames]))
+        transport.write(frames[0] if len(frames) == 1 else b"".join(frames))
 
 
 def _text_frame(data: bytes) -> bytes:
