@@ -1,7 +1,7 @@
 """Outgoing side of realtime connections: SSE events and WebSocket text frames.
 
 The hub hands a sink each frame without waiting, so it can fan a message out to thousands of
-members in one pass. A sink keeps the frames in a bounded outbox (a deque and its byte count).
+members in one pass. A sink keeps the frames in a bounded outbox (a list and its byte count).
 SSE events go through aiohttp's `StreamResponse.write` (chunked over HTTP/1.1, a plain body over
 HTTP/1.0). WebSocket frames are written only while aiohttp's `WebSocketResponse` is open, so
 nothing follows a close frame aiohttp has sent. What one turn of the event loop queues for a
@@ -18,7 +18,6 @@ import enum
 import socket
 import struct
 import types
-from collections import deque
 from collections.abc import Coroutine, Generator
 from typing import Any
 
@@ -89,7 +88,7 @@ class _Outbox:
         self.done = asyncio.Event()  # set once the sink stops: closed, or the client gone
         self._transport = request.transport
         self._loop = asyncio.get_running_loop()
-        self._frames: deque[bytes] = deque()
+        self._frames: list[bytes] = []
         self._queued_bytes = 0
         self._flush_scheduled = False
         self._writing: asyncio.Task[None] | None = None  # a write waiting for the client to drain the socket
@@ -124,7 +123,7 @@ class _Outbox:
         self._flush_scheduled = False
         if self._writing is not None or not self._frames or self.state is _CLOSED:
             return
-        frames, self._frames, self._queued_bytes = self._frames, deque(), 0
+        frames, self._frames, self._queued_bytes = self._frames, [], 0
         try:
             rest = self._write(frames)
         except ConnectionError:
@@ -143,7 +142,7 @@ class _Outbox:
             self._writing = None
         self._flush()
 
-    def _write(self, frames: deque[bytes]) -> Coroutine[Any, Any, None] | None:
+    def _write(self, frames: list[bytes]) -> Coroutine[Any, Any, None] | None:
         """Write frames now; if the write has to wait for the client, a coroutine that finishes it."""
         raise NotImplementedError
 
@@ -214,7 +213,7 @@ class SseSink(_Outbox):
         """End the stream: after what is queued on shutdown, at once for a slow client."""
         self._end(going_away)
 
-    def _write(self, frames: deque[bytes]) -> Coroutine[Any, Any, None] | None:
+    def _write(self, frames: list[bytes]) -> Coroutine[Any, Any, None] | None:
         return start_eagerly(self._response.write(frames[0] if len(frames) == 1 else b"".join(frames)))
 
 
@@ -250,7 +249,7 @@ class WsSink(_Outbox):
         await self.drained()
         return await self._ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutting down")
 
-    def _write(self, frames: deque[bytes]) -> None:
+    def _write(self, frames: list[bytes]) -> None:
         transport = self._transport
         if self._ws.closed or transport is None or transport.is_closing():
             return  # aiohttp has sent (or is sending) a close frame: nothing may follow it
