@@ -33,6 +33,13 @@ def require_chromium() -> str:
     pytest.skip(message)
 
 
+def launch_chromium(playwright: Any, home: Path) -> Any:
+    """Debian's chromium, headless, with a fresh profile and its own home under `home`."""
+    return playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS,
+                                      env={"HOME": str(home), "XDG_CONFIG_HOME": str(home / "config"),
+                                           "XDG_CACHE_HOME": str(home / "cache")})
+
+
 def axe_source() -> str:
     """axe.min.js, installed with npm ci in tests/browser when missing."""
     if not AXE.exists():

@@ -11,7 +11,7 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, expect, sync_playwright
 
 from tests.browser_helpers import (
-    CHROMIUM, CHROMIUM_ARGS, WIDTHS, axe_source, call, require_chromium, screenshot, serious_violations,
+    WIDTHS, axe_source, call, launch_chromium, require_chromium, screenshot, serious_violations,
 )
 from tests.support import DEV_ADMIN_EMAIL, DEV_ADMIN_PASSWORD, DEV_PK, DEV_ROOT_TOKEN, ServerProcess, start_server
 
@@ -37,9 +37,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
 @pytest.fixture
 def browser(playwright: Playwright, tmp_path: Path) -> Iterator[Browser]:
     """Chromium with a fresh profile, closed after the test."""
-    instance = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS,
-                                          env={"HOME": str(tmp_path), "XDG_CONFIG_HOME": str(tmp_path / "config"),
-                                               "XDG_CACHE_HOME": str(tmp_path / "cache")})
+    instance = launch_chromium(playwright, tmp_path)
     yield instance
     instance.close()
 

@@ -24,8 +24,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Page, Playwright, expect, sync_playwright
 
-from tests.browser_helpers import CHROMIUM, CHROMIUM_ARGS, WIDTHS, axe_source, call, require_chromium, \
-    serious_violations
+from tests.browser_helpers import WIDTHS, axe_source, call, launch_chromium, require_chromium, serious_violations
 from tests.support import DEV_ROOT_TOKEN, ServerProcess, start_server
 
 pytestmark = pytest.mark.slow
@@ -86,9 +85,7 @@ def playwright() -> Iterator[Playwright]:
 
 @pytest.fixture
 def browser(playwright: Playwright, tmp_path: Path) -> Iterator[Browser]:
-    instance = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS,
-                                          env={"HOME": str(tmp_path), "XDG_CONFIG_HOME": str(tmp_path / "config"),
-                                               "XDG_CACHE_HOME": str(tmp_path / "cache")})
+    instance = launch_chromium(playwright, tmp_path)
     yield instance
     instance.close()
 
