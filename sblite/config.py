@@ -73,7 +73,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("realtime_max_outgoing_bytes", 1048576,
             "Unsent bytes a connection may fall behind by before it is disconnected."),
     Setting("functions_workers", 0,
-            "Most worker processes running functions (two start, more while all are busy); 0 means two per CPU."),
+            "Most worker processes running functions (two start, more while all are busy); 0 means six per CPU, at "
+            "least 8."),
     Setting("functions_timeout_seconds", 5, "Wall time one function run may take before its worker is killed."),
     Setting("functions_web_wait_seconds", 30, "How long a web call waits for a free worker before it is answered 503."),
     Setting("functions_memory_mb", 32, "JavaScript heap of one function run, in MiB."),
@@ -236,7 +237,7 @@ def validate(config: Config) -> Config:
     if config.max_connections < 0:
         raise ConfigError("setting max_connections must be 0 (from the open-file limit) or more")
     if config.functions_workers < 0:
-        raise ConfigError("setting functions_workers must be 0 (two per CPU) or more")
+        raise ConfigError("setting functions_workers must be 0 (six per CPU) or more")
     if config.log_level.lower() not in ("debug", "info", "warning", "error"):
         raise ConfigError("setting log_level must be debug, info, warning or error")
     if config.event_loop not in EVENT_LOOPS:
