@@ -55,11 +55,11 @@ def is_system_channel(name: str) -> bool:
     return name[:4].lower() == SYSTEM_CHANNEL_PREFIX
 
 
-def check_publishable(name: Any) -> str:
-    """A channel a client, root or a function may publish to; BadRequest for `db-` and `sys-` ones."""
+def check_publishable(name: Any, db_refusal: str = "you cannot write to database channel") -> str:
+    """A channel a client, root or a function may publish to; BadRequest (`db_refusal` for `db-`) otherwise."""
     channel = validate_channel(name)
     if is_db_channel(channel):
-        raise BadRequest("you cannot write to database channel")
+        raise BadRequest(db_refusal)
     if is_system_channel(channel):
         raise BadRequest(f"{channel} is a system channel: only the server publishes there")
     return channel

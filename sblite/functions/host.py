@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
-from sblite.channels import is_db_channel, is_system_channel, validate_channel
+from sblite.channels import check_publishable
 from sblite.errors import ApiError, BadRequest
 from sblite.jsonutil import dumps, dumps_stored, loads
 from sblite.model import Identity, Message
@@ -211,12 +211,7 @@ def _paging(params: Any) -> Paging:
 
 def _publishable(channel: Any) -> str:
     """A channel a function may publish to (not a database or system channel)."""
-    name = validate_channel(channel)
-    if is_db_channel(name):
-        raise BadRequest("functions cannot publish to database channels")
-    if is_system_channel(name):
-        raise BadRequest(f"{name} is a system channel: only the server publishes there")
-    return name
+    return check_publishable(channel, "functions cannot publish to database channels")
 
 
 def _message_type(kind: Any) -> str:
