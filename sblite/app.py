@@ -75,6 +75,7 @@ def create_app(config: Config, *, announce: bool = False, clock: Clock | None = 
     overview_routes.routes.register(app)
     live_channel_routes.routes.register(app)
     user_admin_routes.routes.register(app)
+    # Routes of issue 15's areas (storage, search, mail, forms, accounts) register below, one line each.
     dashboard_routes.setup(app, config)
     return app
 
@@ -116,7 +117,9 @@ async def _functions(app: web.Application) -> AsyncIterator[None]:
     fetcher = Fetcher(allow_private=config.functions_fetch_allow_private)
     store = FunctionStore(app[DATABASE])
     host = HostApi(app[DOCUMENTS], app[BUS], store, fetcher, config.functions_max_io_bytes,
-                   limiter=app[PUBLISH_LIMITER], scheduling=_Scheduling(app))
+                   limiter=app[PUBLISH_LIMITER],
+                   scheduling=_Scheduling(app),
+                   )
     functions = FunctionService(store, pool, host, function_limits(config))
     await functions.load()
     app[FUNCTIONS] = functions

@@ -14,10 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.node_runner import assert_suite_passed, install_node_packages, run_script
+from tests.node_runner import NODE_DIR, assert_suite_passed, install_node_packages, run_script
 from tests.support import start_server
 
 SUITE_TIMEOUT = 120
+# Every tests/node/*_suite.mjs runs against a server with default settings.
+SUITES = sorted(path.name for path in NODE_DIR.glob("*_suite.mjs"))
 
 
 @pytest.fixture(scope="session")
@@ -27,7 +29,7 @@ def node() -> str:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("suite", ["client_suite.mjs", "realtime_suite.mjs"])
+@pytest.mark.parametrize("suite", SUITES)
 def test_real_js_client_against_sblite_serve(node: str, tmp_path: Path, suite: str) -> None:
     server = start_server(tmp_path)
     try:

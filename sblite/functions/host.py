@@ -40,6 +40,23 @@ class Scheduling(Protocol):
         """A one-off task of `kind` ("message" or "function") due at `when`; its task JSON, BadRequest on bad input."""
 
 
+class Searching(Protocol):
+    """Full-text search of documents (the search service); owned by the search work."""
+
+    async def index(self, app_id: str, identity: Identity, col: str, doc_id: str, text: str) -> None:
+        """Index `text` for one document."""
+
+    async def search(self, app_id: str, identity: Identity, col: str, keywords: str) -> list[dict[str, Any]]:
+        """The documents matching `keywords` that `identity` may read, best first."""
+
+
+class Mailing(Protocol):
+    """Durable outgoing mail (the mail service); owned by the mail work."""
+
+    async def send(self, app_id: str, mail: dict[str, Any], origin: str) -> str:
+        """Queue one message; its outbox id."""
+
+
 @dataclass(frozen=True)
 class RunContext:
     """Who a run acts as and where its messages come from."""
@@ -59,7 +76,12 @@ class HostApi:
     """Implements every host function for one app's runs."""
 
     def __init__(self, documents: DocumentService, bus: EventBus, store: FunctionStore, fetcher: Fetcher,
-                 io_limit: int, *, limiter: PublishLimiter, scheduling: Scheduling) -> None:
+                 io_limit: int, *,
+                 limiter: PublishLimiter,
+                 scheduling: Scheduling,
+                 search: Searching | None = None,
+                 mail: Mailing | None = None,
+                 ) -> None:
         self._documents = documents
         self._bus = bus
         self._store = store
@@ -67,6 +89,8 @@ class HostApi:
         self._io_limit = io_limit
         self._limiter = limiter
         self._scheduling = scheduling
+        self._search = search
+        self._mail = mail
         self._calls: dict[str, Callable[..., Awaitable[Any]]] = {
             "create": self._create, "list": self._list, "getById": self._get, "query": self._query,
             "count": self._count, "update": self._update, "del": self._delete, "publish": self._publish,

@@ -206,6 +206,14 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX task_runs_task ON task_runs(task_id, seq);
     CREATE INDEX task_runs_open ON task_runs(status) WHERE status IN ('queued', 'running');
     """,
+    # 6: stored files (reserved)
+    "SELECT 6;",
+    # 7: full-text search (reserved)
+    "SELECT 7;",
+    # 8: mail outbox and magic-link codes (reserved)
+    "SELECT 8;",
+    # 9: forms, cache queues (reserved)
+    "SELECT 9;",
 )
 
 
