@@ -22,6 +22,8 @@ class SessionClaim:
 
     user_id: str
     user_token: str
+    # The account the session acts in when it is not the user's own (an association); None: their own.
+    account_id: str | None = None
 
 
 class SessionTokens:
@@ -38,9 +40,10 @@ class SessionTokens:
         # Checking a signature is a large share of a small request's cost: remember good ones.
         self._verified: OrderedDict[str, tuple[SessionClaim, int]] = OrderedDict()
 
-    def issue(self, user_id: str, user_token: str) -> str:
-        """A new session token for this user."""
-        return self._serializer.dumps([user_id, user_token])
+    def issue(self, user_id: str, user_token: str, account_id: str | None = None) -> str:
+        """A new session token for this user, acting in `account_id` when given (else their own account)."""
+        claim = [user_id, user_token] if account_id is None else [user_id, user_token, account_id]
+        return self._serializer.dumps(claim)
 
     def verify(self, token: str) -> SessionClaim:
         """The claim in `token`; raises BadRequest (StaticBackend answers 400) if invalid or expired."""
@@ -65,9 +68,10 @@ class SessionTokens:
             raise BadRequest(
                 "error validating auth key: could not verify your authentication token"
             ) from None
-        if not (isinstance(value, list) and len(value) == 2 and all(isinstance(v, str) for v in value)):
+        if not (isinstance(value, list) and len(value) in (2, 3) and all(isinstance(v, str) for v in value)):
             raise BadRequest("error validating auth key: invalid authentication token")
-        return SessionClaim(user_id=value[0], user_token=value[1]), int(issued.timestamp())
+        account_id = value[2] if len(value) == 3 else None
+        return SessionClaim(user_id=value[0], user_token=value[1], account_id=account_id), int(issued.timestamp())
 
 
 @dataclass(frozen=True)

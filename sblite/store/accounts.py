@@ -9,6 +9,7 @@ from typing import Any
 
 from sblite.model import App, User
 from sblite.store.database import Database
+from sblite.store.memberships import MembershipStore
 
 _USER_COLUMNS = "id, app_id, account_id, email, role, token, created, password_hash"
 # More work for a write's transaction (the bus storing its subscribers' rows): it commits or fails with it.
@@ -44,6 +45,7 @@ class AccountStore:
 
     def __init__(self, db: Database) -> None:
         self._db = db
+        self.memberships = MembershipStore(db)
 
     # --- settings
 
