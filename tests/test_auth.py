@@ -16,7 +16,7 @@ async def test_register_login_me(api):
     assert me["id"] == me["userId"] and me["accountId"] and me["role"] == 50
     assert me["email"] == "mixed.case@example.com"
     status, token2 = await api.call("POST", "/login", json={"email": "MIXED.case@example.com",
-                                                            "password": "pw-123456", "accountId": "ignored"})
+                                                            "password": "pw-123456", "accountId": me["accountId"]})
     assert status == 200 and isinstance(token2, str)
     status, me2 = await api.call("GET", "/me", token2)
     assert me2 == me

@@ -66,7 +66,7 @@ async def login(request: web.Request) -> web.Response:
     body = _object(await json_body(request))
     email = body.get("email")
     return await _limited(request, "login", _account(app, email),
-                          lambda: request.app[ACCOUNTS].login(app, email, body.get("password")))
+                          lambda: request.app[ACCOUNTS].login(app, email, body.get("password"), body.get("accountId")))
 
 
 @routes.get("/me", USER)
@@ -127,7 +127,22 @@ async def add_user(request: web.Request) -> web.Response:
     """Add a member to the caller's account."""
     identity = caller(request)
     body = _object(await json_body(request))
-    return json_response(await request.app[ACCOUNTS].add_user(identity, body.get("email"), body.get("password")))
+    email = body.get("email")
+    # Adding an existing user checks its password: limited as logins are, so it cannot be used to guess one.
+    return await _limited(request, "login", _account(await request_app(request), email),
+                          lambda: request.app[ACCOUNTS].add_user(identity, email, body.get("password")))
+
+
+@routes.get("/account/associations", USER)
+async def associations(request: web.Request) -> web.Response:
+    """Every account the caller belongs to, its own first."""
+    return json_response(await request.app[ACCOUNTS].associations(caller(request)))
+
+
+@routes.post("/account/promote", USER)
+async def promote(request: web.Request) -> web.Response:
+    """Give the caller an account of its own (role 50): a session token acting in it."""
+    return token_response(await request.app[ACCOUNTS].promote(caller(request)))
 
 
 @routes.delete("/account/users/{user_id}", USER)

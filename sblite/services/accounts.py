@@ -22,7 +22,9 @@ from sblite.errors import ApiError, BadRequest, NotFound, ServerError, Unauthori
 from sblite.jsonutil import dumps
 from sblite.model import ACCOUNT_ADMIN_ROLE, MEMBER_ROLE, ROOT_ROLE, App, Identity, Message, User
 from sblite.services.bus import EventBus
-from sblite.store import AccountStore, Duplicate
+from sblite.services.memberships import Memberships
+from sblite.store import AccountStore, Duplicate, UserRecord
+from sblite.store.memberships import AlreadyAdmin, AlreadyMember
 from sblite.timeutil import now_text
 from sblite.tokens import DEV_ROOT_ALIAS, SessionTokens, format_root_token, parse_root_token
 
@@ -35,6 +37,8 @@ USER_CACHE_SIZE = 10_000
 ANONYMOUS_ID = "public_repo_called"
 USER_CREATED = "user_created"
 USER_DELETED = "user_deleted"
+# A login that names an account: one answer for every failure, so it never tells whether the password was right.
+WRONG_ACCOUNT_LOGIN = "invalid email, password or account"
 T = TypeVar("T")
 # Runs a store write with more work for its transaction (see AccountStore's `also`).
 StoreWrite = Callable[[Callable[[Any], Any] | None], Awaitable[T]]
@@ -96,6 +100,7 @@ class AccountService:
         self._apps_by_pk: dict[str, App] = {}
         self._users: OrderedDict[str, User] = OrderedDict()
         self._dummy_hash: str | None = None
+        self._members = Memberships(store.memberships)
 
     # --- apps
 
@@ -166,17 +171,25 @@ class AccountService:
             raise BadRequest("invalid email: this email is already registered") from None
         return self._tokens.issue(user.id, user.token)
 
-    async def login(self, app: App, email: object, password: object) -> str:
-        """A session token for valid credentials; 401 otherwise."""
+    async def login(self, app: App, email: object, password: object, account_id: object = None) -> str:
+        """A session token for valid credentials, acting in `account_id` if given (one the user belongs to)."""
+        if account_id is not None and not isinstance(account_id, str):
+            raise BadRequest("accountId must be a string")
+        refused = WRONG_ACCOUNT_LOGIN if account_id else "invalid email/password"
         if not isinstance(email, str) or not isinstance(password, str):
-            raise Unauthorized("invalid email/password")
+            raise Unauthorized(refused)
         record = await self._store.user_by_email(app.id, email.strip().lower())
         if record is None:
             await self._verify(await self._dummy(), password)  # same cost either way
-            raise Unauthorized("invalid email/password")
+            raise Unauthorized(refused)
         if not await self._verify(record.password_hash, password):
-            raise Unauthorized("invalid email/password")
-        return self._tokens.issue(record.user.id, record.user.token)
+            raise Unauthorized(refused)
+        user = record.user
+        if not account_id or account_id == user.account_id:
+            return self._tokens.issue(user.id, user.token)
+        if await self._members.role_in(user.id, account_id) is None:
+            raise Unauthorized(refused)
+        return self._tokens.issue(user.id, user.token, account_id)
 
     async def identify(self, app: App, token: str) -> Identity:
         """The identity behind a session token of this app; BadRequest if invalid."""
@@ -186,7 +199,12 @@ class AccountService:
             raise BadRequest("error validating auth key: invalid authentication token")
         if user.app_id != app.id:
             raise BadRequest("error validating auth key: invalid StaticBackend public token")
-        return identity_of(user)
+        if claim.account_id is None or claim.account_id == user.account_id:
+            return identity_of(user)
+        role = await self._members.role_in(user.id, claim.account_id)
+        if role is None:
+            raise BadRequest("error validating auth key: the user is no longer a member of this session's account")
+        return Identity(app_id=user.app_id, account_id=claim.account_id, user_id=user.id, email=user.email, role=role)
 
     async def identify_root(self, token: str, pk: str | None) -> Identity:
         """The root identity behind a root token (or the dev alias in dev mode) for the app of `pk`."""
@@ -252,13 +270,18 @@ class AccountService:
     # --- account members
 
     async def list_users(self, identity: Identity) -> list[dict[str, Any]]:
-        """The users of the caller's account (never their tokens)."""
-        return [user.public() for user in await self._store.users_of_account(identity.account_id)]
+        """The users of the caller's account, then those who joined it (never their tokens)."""
+        own = [user.public() for user in await self._store.users_of_account(identity.account_id)]
+        return own + [{**user.public(), "accountId": identity.account_id, "role": role}
+                      for user, role in await self._members.members_of(identity.account_id)]
 
     async def add_user(self, identity: Identity, email: object, password: object) -> dict[str, Any]:
-        """Add a member (role 0) to the caller's account."""
+        """Add a member (role 0) to the caller's account: a new user, or an existing one given its password."""
         email = normalize_email(email)
         password = check_password(password)
+        existing = await self._store.user_by_email(identity.app_id, email)
+        if existing is not None:
+            return await self._join(identity, existing, password)
         user = User(id=ids.new_id(), app_id=identity.app_id, account_id=identity.account_id, email=email,
                     role=MEMBER_ROLE, token=ids.new_id(), created=now_text())
         password_hash = await _hash(password)
@@ -272,7 +295,16 @@ class AccountService:
     async def remove_user(self, identity: Identity, user_id: str) -> None:
         """Delete a user of the caller's account whose role is not above the caller's."""
         target = await self._user(user_id)
-        if target is None or target.account_id != identity.account_id:
+        if target is not None and target.account_id != identity.account_id:
+            # A user who joined the caller's account leaves it; its own account and data stay.
+            role = await self._members.role_in(user_id, identity.account_id)
+            if role is None:
+                raise NotFound("user not found")
+            if role > identity.role:
+                raise Unauthorized("permission level not high enough")
+            await self._members.leave(user_id, identity.account_id)
+            return
+        if target is None:
             raise NotFound("user not found")
         if target.role > identity.role:
             raise Unauthorized("permission level not high enough")
@@ -290,6 +322,42 @@ class AccountService:
             raise NotFound("user not found")
         await self._store.set_role(record.user.id, role)
         self._forget(record.user.id)
+
+    async def associations(self, identity: Identity) -> list[dict[str, Any]]:
+        """Every account the caller belongs to, its own first (never a token)."""
+        user = await self._user(identity.user_id)
+        if user is None:
+            raise NotFound("user not found")
+        return await self._members.associations(user)
+
+    async def promote(self, identity: Identity) -> str:
+        """A new account with the caller as its admin (role 50); a session token acting in it."""
+        user = await self._user(identity.user_id)
+        if user is None:
+            raise NotFound("user not found")
+        try:
+            account_id = await self._members.promote(user, ACCOUNT_ADMIN_ROLE)
+        except AlreadyAdmin:
+            raise BadRequest("you administer an account already (role 50 or more): "
+                             "promote gives an account of their own to users who have none") from None
+        return self._tokens.issue(user.id, user.token, account_id)
+
+    async def _join(self, identity: Identity, existing: UserRecord, password: str) -> dict[str, Any]:
+        """Add an existing user of the app to the caller's account, if `password` is its own (its consent)."""
+        if not await self._verify(existing.password_hash, password):
+            raise BadRequest("email already in use")
+        try:
+            await self._members.join(existing.user, identity.account_id, MEMBER_ROLE)
+        except AlreadyMember:
+            raise BadRequest("email already in use: this user is a member of this account already") from None
+        return {**existing.user.public(), "accountId": identity.account_id, "role": MEMBER_ROLE}
+
+    async def _token_for_joined(self, root: Identity, account_id: str) -> str:
+        """A session token for the first user who joined an account no user was created in."""
+        joined = await self._members.members_of(account_id)
+        if not joined or joined[0][0].app_id != root.app_id:
+            raise NotFound("account not found")
+        return self._tokens.issue(joined[0][0].id, joined[0][0].token, account_id)
 
     # --- the app's users, for root (the dashboard's Users page)
 
@@ -329,7 +397,9 @@ class AccountService:
     async def token_for_account(self, root: Identity, account_id: str) -> str:
         """A session token for the first user of an account of root's app."""
         users = await self._store.users_of_account(account_id)
-        if not users or users[0].app_id != root.app_id:
+        if not users:
+            return await self._token_for_joined(root, account_id)  # an account made by /account/promote
+        if users[0].app_id != root.app_id:
             raise NotFound("account not found")
         return self._tokens.issue(users[0].id, users[0].token)
 

@@ -212,8 +212,37 @@ MIGRATIONS: tuple[str, ...] = (
     "SELECT 7;",
     # 8: mail outbox and magic-link codes (reserved)
     "SELECT 8;",
-    # 9: forms, cache queues (reserved)
-    "SELECT 9;",
+    # 9: accounts a user joined besides its own, form submissions, the FIFO queues of /sudo/cache.
+    """
+    CREATE TABLE memberships (
+        seq INTEGER PRIMARY KEY,
+        id TEXT NOT NULL UNIQUE,
+        app_id TEXT NOT NULL,
+        user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        account_id TEXT NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+        role INTEGER NOT NULL,
+        created TEXT NOT NULL,
+        UNIQUE (user_id, account_id)
+    );
+    CREATE INDEX memberships_account ON memberships(account_id, seq);
+    CREATE TABLE forms (
+        seq INTEGER PRIMARY KEY,
+        id TEXT NOT NULL UNIQUE,
+        app_id TEXT NOT NULL,
+        name TEXT NOT NULL,
+        data TEXT NOT NULL CHECK (json_type(data) = 'object'),
+        created TEXT NOT NULL
+    );
+    CREATE INDEX forms_app ON forms(app_id, seq);
+    CREATE INDEX forms_name ON forms(app_id, name, seq);
+    CREATE TABLE cache_queue (
+        seq INTEGER PRIMARY KEY,
+        app_id TEXT NOT NULL,
+        key TEXT NOT NULL,
+        value TEXT NOT NULL
+    );
+    CREATE INDEX cache_queue_key ON cache_queue(app_id, key, seq);
+    """,
 )
 
 
