@@ -10,6 +10,7 @@ from collections.abc import Mapping
 
 ENV_PREFIX = "SBLITE_"
 EVENT_LOOPS = ("auto", "uvloop", "asyncio")
+SMTP_SECURITY = ("starttls", "tls", "none")
 
 
 class ConfigError(ValueError):
@@ -96,6 +97,18 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("tasks_history_days", 14, "Days a scheduled task keeps its runs by default (its keep_days)."),
     Setting("tasks_catchup_all_limit", 100,
             "Missed instants one catch-up runs at most for a task with catchup = all; older ones are recorded missed."),
+    Setting("smtp_host", "", "SMTP server that sends mail. Empty: mail is kept in the outbox (dashboard) instead."),
+    Setting("smtp_port", 587, "TCP port of the SMTP server."),
+    Setting("smtp_user", "", "User name to sign in to the SMTP server with. Empty: no sign-in."),
+    Setting("smtp_password", "", "Password to sign in to the SMTP server with."),
+    Setting("smtp_security", "starttls",
+            "How the SMTP connection is encrypted: starttls (upgrade a plain connection), tls (TLS from the start, "
+            "usually port 465) or none."),
+    Setting("smtp_ca_file", "",
+            "PEM file of the authorities the SMTP server's certificate must chain to. Empty: the system's."),
+    Setting("smtp_timeout_seconds", 30, "Seconds one SMTP conversation may take before the attempt fails."),
+    Setting("mail_from", "no-reply@sblite.local", "Sender of mail that names none (sendMail, magic links)."),
+    Setting("mail_max_attempts", 5, "Attempts to deliver a mail before it is parked (replayable)."),
 )
 
 _DEFAULTS = {s.name: s.default for s in SETTINGS}
@@ -155,6 +168,15 @@ class Config:
     tasks_history: int = _DEFAULTS["tasks_history"]
     tasks_history_days: int = _DEFAULTS["tasks_history_days"]
     tasks_catchup_all_limit: int = _DEFAULTS["tasks_catchup_all_limit"]
+    smtp_host: str = _DEFAULTS["smtp_host"]
+    smtp_port: int = _DEFAULTS["smtp_port"]
+    smtp_user: str = _DEFAULTS["smtp_user"]
+    smtp_password: str = _DEFAULTS["smtp_password"]
+    smtp_security: str = _DEFAULTS["smtp_security"]
+    smtp_ca_file: str = _DEFAULTS["smtp_ca_file"]
+    smtp_timeout_seconds: int = _DEFAULTS["smtp_timeout_seconds"]
+    mail_from: str = _DEFAULTS["mail_from"]
+    mail_max_attempts: int = _DEFAULTS["mail_max_attempts"]
 
 
 def load_config(
@@ -242,6 +264,12 @@ def validate(config: Config) -> Config:
         raise ConfigError("setting log_level must be debug, info, warning or error")
     if config.event_loop not in EVENT_LOOPS:
         raise ConfigError("setting event_loop must be auto, uvloop or asyncio")
+    if config.smtp_security not in SMTP_SECURITY:
+        raise ConfigError("setting smtp_security must be starttls, tls or none")
+    if not 1 <= config.smtp_port <= 65535 or config.smtp_timeout_seconds < 1 or config.mail_max_attempts < 1:
+        raise ConfigError("settings smtp_port (1-65535), smtp_timeout_seconds and mail_max_attempts must be at least 1")
+    if "@" not in config.mail_from or any(c in config.mail_from for c in "\r\n"):
+        raise ConfigError("setting mail_from must be an email address")
     return config
 
 

@@ -232,6 +232,11 @@ class AccountService:
             return False
         return await self._store.user_by_email(app.id, email.strip().lower()) is not None
 
+    async def session_for_email(self, app: App, email: str) -> str | None:
+        """A session token for the user of `app` with this email (a magic-link sign-in); None if there is none."""
+        record = await self._store.user_by_email(app.id, email)
+        return None if record is None else self._tokens.issue(record.user.id, record.user.token)
+
     async def me(self, identity: Identity) -> dict[str, Any]:
         """The caller as /me shows it."""
         return {"id": identity.user_id, "userId": identity.user_id, "accountId": identity.account_id,

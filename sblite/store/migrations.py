@@ -211,7 +211,32 @@ MIGRATIONS: tuple[str, ...] = (
     # 7: full-text search (reserved)
     "SELECT 7;",
     # 8: mail outbox and magic-link codes (reserved)
-    "SELECT 8;",
+    """
+    CREATE TABLE mail_outbox (
+        seq INTEGER PRIMARY KEY,
+        id TEXT NOT NULL UNIQUE,
+        app_id TEXT NOT NULL,
+        message TEXT NOT NULL CHECK (json_type(message) = 'object'),
+        origin TEXT NOT NULL,
+        status TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_at REAL NOT NULL,
+        last_error TEXT,
+        created TEXT NOT NULL,
+        sent TEXT
+    );
+    CREATE INDEX mail_outbox_app ON mail_outbox(app_id, status, seq);
+    CREATE INDEX mail_outbox_queued ON mail_outbox(next_at) WHERE status = 'queued';
+    CREATE TABLE magic_codes (
+        app_id TEXT NOT NULL,
+        email TEXT NOT NULL,
+        code_hash TEXT NOT NULL,
+        expires REAL NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        created REAL NOT NULL,
+        PRIMARY KEY (app_id, email)
+    ) WITHOUT ROWID;
+    """,
     # 9: accounts a user joined besides its own, form submissions, the FIFO queues of /sudo/cache.
     """
     CREATE TABLE memberships (
