@@ -14,6 +14,8 @@ from sblite.services.bus import EventBus
 from sblite.services.channels import ChannelService
 from sblite.services.documents import DocumentService
 from sblite.services.hub import Hub
+from sblite.services.magic import MagicLinks
+from sblite.services.mail import MailService
 from sblite.services.publish_limit import PublishLimiter
 from sblite.services.realtime import RealtimeService
 from sblite.store import Database
@@ -33,3 +35,5 @@ AUTH_THROTTLE = web.AppKey("auth_throttle", AuthThrottle)
 PUBLISH_LIMITER = web.AppKey("publish_limiter", PublishLimiter)
 TASKS = web.AppKey("tasks", TaskService)
 TASK_CLOCK = web.AppKey("task_clock", Clock)
+MAIL = web.AppKey("mail", MailService)
+MAGIC = web.AppKey("magic", MagicLinks)
