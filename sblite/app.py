@@ -19,6 +19,8 @@ from sblite.functions.service import FunctionLimits, FunctionService
 from sblite.http import auth_routes, db_routes, function_routes, realtime_routes, system_routes, task_routes
 from sblite.http import dashboard_routes, live_channel_routes, overview_routes, user_admin_routes
 from sblite.http.fetcher import Fetcher
+from sblite.http import magic_routes, mail_routes
+from sblite.http.keys import MAGIC, MAIL
 from sblite.http.keys import (
     ACCOUNTS, AUTH_THROTTLE, BUS, CHANNELS, CONFIG, DATABASE, DISPATCHER, DOCUMENTS, FUNCTIONS, HUB, PUBLISH_LIMITER,
     REALTIME, TASK_CLOCK, TASKS,
@@ -32,6 +34,9 @@ from sblite.services.bus import EventBus
 from sblite.services.channels import ChannelService
 from sblite.services.documents import DocumentService
 from sblite.services.hub import Hub, HubLimits
+from sblite.services.magic import MagicLinks
+from sblite.services.mail import MailService, SmtpSettings
+from sblite.store.mail import MailStore
 from sblite.services.publish_limit import PublishLimiter
 from sblite.services.realtime import RealtimeService
 from sblite.model import Identity
@@ -66,6 +71,7 @@ def create_app(config: Config, *, announce: bool = False, clock: Clock | None = 
     app[AUTH_THROTTLE] = auth_throttle(config)
     app[PUBLISH_LIMITER] = PublishLimiter(config.publish_limit_per_second, config.publish_limit_burst)
     app.cleanup_ctx.append(_storage_and_services(announce))
+    app.cleanup_ctx.append(_mail)
     app.cleanup_ctx.append(_functions)
     app.cleanup_ctx.append(_sweep_gone_connections)
     app.on_shutdown.append(_close_realtime_connections)
@@ -76,6 +82,8 @@ def create_app(config: Config, *, announce: bool = False, clock: Clock | None = 
     live_channel_routes.routes.register(app)
     user_admin_routes.routes.register(app)
     # Routes of issue 15's areas (storage, search, mail, forms, accounts) register below, one line each.
+    mail_routes.routes.register(app)
+    magic_routes.routes.register(app)
     dashboard_routes.setup(app, config)
     return app
 
@@ -119,6 +127,7 @@ async def _functions(app: web.Application) -> AsyncIterator[None]:
     host = HostApi(app[DOCUMENTS], app[BUS], store, fetcher, config.functions_max_io_bytes,
                    limiter=app[PUBLISH_LIMITER],
                    scheduling=_Scheduling(app),
+                   mail=app[MAIL],
                    )
     functions = FunctionService(store, pool, host, function_limits(config))
     await functions.load()
@@ -155,6 +164,23 @@ class _Scheduling:
                             meta: dict[str, Any], when: float | str) -> dict[str, Any]:
         """TaskService.schedule_once."""
         return await self._app[TASKS].schedule_once(app_id, identity, kind=kind, value=value, meta=meta, when=when)
+
+
+async def _mail(app: web.Application) -> AsyncIterator[None]:
+    """The outbox and its delivery (resumes the mail left queued), and magic-link sign-in on top of it."""
+    config = app[CONFIG]
+    smtp = SmtpSettings(host=config.smtp_host, port=config.smtp_port, user=config.smtp_user,
+                        password=config.smtp_password, security=config.smtp_security, ca_file=config.smtp_ca_file,
+                        timeout=config.smtp_timeout_seconds) if config.smtp_host else None
+    store = MailStore(app[DATABASE])
+    mail = MailService(store, smtp, default_from=config.mail_from, max_attempts=config.mail_max_attempts)
+    app[MAIL] = mail
+    app[MAGIC] = MagicLinks(app[ACCOUNTS], store, mail)
+    mail.start()
+    try:
+        yield
+    finally:
+        await mail.close()
 
 
 def _anonymous(app_id: str) -> Identity:

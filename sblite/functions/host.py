@@ -211,12 +211,11 @@ class HostApi:
 
     # --- mail
 
-    async def _send_mail(self, ctx: RunContext, mail: Any) -> bool:
-        if not isinstance(mail, dict) or not mail.get("to"):
-            raise BadRequest("sendMail needs an object with at least {to, subject}")
-        fields = {k: mail.get(k, "") for k in ("from", "to", "subject", "textBody", "htmlBody")}
-        log.info("dev mailer: mail from function %s: %s", ctx.function_id, dumps(fields))
-        return True
+    async def _send_mail(self, ctx: RunContext, mail: Any) -> str:
+        """Queue `{from, fromName, to, toName, subject, htmlBody, textBody, replyTo}` in the outbox; its id."""
+        if self._mail is None:
+            raise BadRequest("sendMail: mail is not set up on this server")
+        return await self._mail.send(ctx.app_id, mail, f"function:{ctx.function_id}")
 
 
 def _paging(params: Any) -> Paging:
