@@ -30,6 +30,14 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("host", "127.0.0.1", "Address to listen on. Dev mode only accepts loopback addresses."),
     Setting("port", 8099, "TCP port to listen on."),
     Setting("db", "./sblite.db", "Path of the SQLite database file; it holds everything the server knows."),
+    Setting("storage_dir", "",
+            "Directory of uploaded files. Empty: beside the database, named after it (./sblite.db: ./sblite-files)."),
+    Setting("storage_max_upload_mb", 150, "Largest file /storage/upload accepts, in MiB; larger ones get 413."),
+    Setting("storage_url", "",
+            "Base URL of the links to stored files (behind a proxy: the public address). Empty: the request's."),
+    Setting("storage_public_default", False,
+            "Uploads without a public field are readable by anyone with the link (as StaticBackend's); "
+            "false: only by their account."),
     Setting("prod", False, "Production mode: random credentials, no dev root alias, any address allowed."),
     Setting("secret_key", "", "Key that signs session tokens. Empty: generated once and kept in the database."),
     Setting("session_ttl_seconds", 7 * 24 * 3600, "How long a session token stays valid."),
@@ -121,6 +129,10 @@ class Config:
     host: str = _DEFAULTS["host"]
     port: int = _DEFAULTS["port"]
     db: str = _DEFAULTS["db"]
+    storage_dir: str = _DEFAULTS["storage_dir"]
+    storage_max_upload_mb: int = _DEFAULTS["storage_max_upload_mb"]
+    storage_url: str = _DEFAULTS["storage_url"]
+    storage_public_default: bool = _DEFAULTS["storage_public_default"]
     prod: bool = _DEFAULTS["prod"]
     secret_key: str = _DEFAULTS["secret_key"]
     session_ttl_seconds: int = _DEFAULTS["session_ttl_seconds"]
@@ -252,7 +264,7 @@ def validate(config: Config) -> Config:
                  *(f.name for f in fields(Config) if f.name.startswith("functions_")
                    and isinstance(f.default, int) and not isinstance(f.default, bool)
                    and f.name != "functions_workers"),
-                 "publish_limit_per_second", "publish_limit_burst",
+                 "publish_limit_per_second", "publish_limit_burst", "storage_max_upload_mb",
                  "tasks_history", "tasks_history_days", "tasks_catchup_all_limit"):
         if getattr(config, name) < 1:
             raise ConfigError(f"setting {name} must be at least 1")

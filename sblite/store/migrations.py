@@ -206,8 +206,27 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX task_runs_task ON task_runs(task_id, seq);
     CREATE INDEX task_runs_open ON task_runs(status) WHERE status IN ('queued', 'running');
     """,
-    # 6: stored files (reserved)
-    "SELECT 6;",
+    # 6: stored files. The bytes live on disk at a path made from `id` and `ext` alone.
+    """
+    CREATE TABLE files (
+        seq INTEGER PRIMARY KEY,
+        id TEXT NOT NULL UNIQUE,
+        app_id TEXT NOT NULL,
+        account_id TEXT NOT NULL,
+        owner_id TEXT NOT NULL,
+        key TEXT NOT NULL,
+        name TEXT NOT NULL,
+        ext TEXT NOT NULL,
+        content_type TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        public INTEGER NOT NULL,
+        created TEXT NOT NULL
+    );
+    CREATE INDEX files_account ON files(app_id, account_id, seq);
+    CREATE INDEX files_account_size ON files(app_id, account_id, size, seq);
+    CREATE INDEX files_app ON files(app_id, seq);
+    CREATE INDEX files_app_size ON files(app_id, size, seq);
+    """,
     # 7: full-text search (reserved)
     "SELECT 7;",
     # 8: mail outbox and magic-link codes (reserved)
