@@ -19,6 +19,7 @@ from sblite.functions.service import FunctionLimits, FunctionService
 from sblite.http import auth_routes, db_routes, function_routes, realtime_routes, system_routes, task_routes
 from sblite.http import dashboard_routes, live_channel_routes, overview_routes, user_admin_routes
 from sblite.http.fetcher import Fetcher
+from sblite.http import storage_routes
 from sblite.http import magic_routes, mail_routes
 from sblite.http.keys import MAGIC, MAIL
 from sblite.http.keys import (
@@ -33,6 +34,7 @@ from sblite.services.accounts import AccountService
 from sblite.services.bus import EventBus
 from sblite.services.channels import ChannelService
 from sblite.services.documents import DocumentService
+from sblite.services.files import FileService
 from sblite.services.hub import Hub, HubLimits
 from sblite.services.magic import MagicLinks
 from sblite.services.mail import MailService, SmtpSettings
@@ -45,6 +47,8 @@ from sblite.scheduler.loop import Clock, SystemClock
 from sblite.scheduler.service import TaskService
 from sblite.services.accounts import ANONYMOUS_ID
 from sblite.store import AccountStore, ChannelStore, Database, DocumentStore, FunctionStore, TaskStore
+from sblite.files import files_dir_for
+from sblite.store.files import FileStore
 from sblite.throttle import AuthThrottle, ThrottleLimits
 from sblite.tokens import SessionTokens
 
@@ -71,6 +75,7 @@ def create_app(config: Config, *, announce: bool = False, clock: Clock | None = 
     app[AUTH_THROTTLE] = auth_throttle(config)
     app[PUBLISH_LIMITER] = PublishLimiter(config.publish_limit_per_second, config.publish_limit_burst)
     app.cleanup_ctx.append(_storage_and_services(announce))
+    app.cleanup_ctx.append(_files)
     app.cleanup_ctx.append(_mail)
     app.cleanup_ctx.append(_functions)
     app.cleanup_ctx.append(_sweep_gone_connections)
@@ -82,6 +87,7 @@ def create_app(config: Config, *, announce: bool = False, clock: Clock | None = 
     live_channel_routes.routes.register(app)
     user_admin_routes.routes.register(app)
     # Routes of issue 15's areas (storage, search, mail, forms, accounts) register below, one line each.
+    storage_routes.routes.register(app)
     mail_routes.routes.register(app)
     magic_routes.routes.register(app)
     dashboard_routes.setup(app, config)
@@ -181,6 +187,17 @@ async def _mail(app: web.Application) -> AsyncIterator[None]:
         yield
     finally:
         await mail.close()
+
+
+async def _files(app: web.Application) -> AsyncIterator[None]:
+    """Stored files: the directory beside the database (or storage_dir) and their rows."""
+    config = app[CONFIG]
+    files = FileService(FileStore(app[DATABASE]), files_dir_for(config.db, config.storage_dir),
+                        max_upload_bytes=config.storage_max_upload_mb * 1024 * 1024,
+                        public_default=config.storage_public_default, max_page_size=config.max_page_size)
+    await files.open()
+    app[storage_routes.FILES] = files
+    yield
 
 
 def _anonymous(app_id: str) -> Identity:
