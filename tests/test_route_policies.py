@@ -13,6 +13,8 @@ from tests.function_helpers import add_function, info
 ORIGIN = "https://app.example"
 SAMPLES = {"col": "tasks", "id": "some-id", "name": "f", "user_id": "some-user", "account_id": "some-account"}
 
+SAMPLES["form"] = "contact"  # POST /postform/{form}
+
 
 def _routes(api: Api) -> list[tuple[str, str, Policy]]:
     """(method, concrete path, policy) for every route of the app, preflight routes apart."""
