@@ -38,6 +38,12 @@ def _scope(identity: Identity, rules: CollectionRules, level: Level) -> Scope:
     return Scope(identity.app_id, rules.name, account_id=identity.account_id, owner_id=identity.user_id)
 
 
+def access_scope(identity: Identity, collection: str, write: bool) -> Scope:
+    """The documents of `collection` that `identity` may read (or write): the rules lists follow."""
+    rules = collection_rules(collection)
+    return _scope(identity, rules, rules.write if write else rules.read)
+
+
 def _require_object(value: Any, what: str = "invalid body: a document must be a JSON object") -> dict[str, Any]:
     if not isinstance(value, dict):
         raise BadRequest(what)

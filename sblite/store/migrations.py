@@ -227,8 +227,48 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX files_app ON files(app_id, seq);
     CREATE INDEX files_app_size ON files(app_id, size, seq);
     """,
-    # 7: full-text search (reserved)
-    "SELECT 7;",
+    # 7: full-text search. One FTS5 row per indexed document, rowid = the document's seq; the
+    # `scope` column holds one token naming its collection ("c" + search_collections.id), so a
+    # search intersects with it inside the index. Triggers keep entries with their documents in
+    # the same transaction: a delete removes the entry, and a collection with `fields` set indexes
+    # those fields of every document written.
+    """
+    CREATE TABLE search_collections (
+        id INTEGER PRIMARY KEY,
+        app_id TEXT NOT NULL,
+        collection TEXT NOT NULL,
+        fields TEXT CHECK (fields IS NULL OR json_type(fields) = 'array'),
+        updated TEXT NOT NULL,
+        UNIQUE (app_id, collection)
+    );
+    CREATE VIRTUAL TABLE search_index USING fts5(scope, body, tokenize = 'unicode61 remove_diacritics 2');
+    CREATE VIRTUAL TABLE search_terms USING fts5vocab(search_index, 'col');
+    CREATE TRIGGER documents_search_delete AFTER DELETE ON documents
+    WHEN EXISTS (SELECT 1 FROM search_collections WHERE app_id = OLD.app_id AND collection = OLD.collection)
+    BEGIN
+        DELETE FROM search_index WHERE rowid = OLD.seq;
+    END;
+    CREATE TRIGGER documents_search_insert AFTER INSERT ON documents
+    WHEN EXISTS (SELECT 1 FROM search_collections
+                 WHERE app_id = NEW.app_id AND collection = NEW.collection AND fields IS NOT NULL)
+    BEGIN
+        INSERT OR REPLACE INTO search_index (rowid, scope, body)
+            SELECT NEW.seq, 'c' || s.id,
+                   (SELECT COALESCE(group_concat(json_extract(NEW.data, '$."' || f.value || '"'), ' '), '')
+                    FROM json_each(s.fields) AS f)
+            FROM search_collections AS s WHERE s.app_id = NEW.app_id AND s.collection = NEW.collection;
+    END;
+    CREATE TRIGGER documents_search_update AFTER UPDATE OF data ON documents
+    WHEN EXISTS (SELECT 1 FROM search_collections
+                 WHERE app_id = NEW.app_id AND collection = NEW.collection AND fields IS NOT NULL)
+    BEGIN
+        INSERT OR REPLACE INTO search_index (rowid, scope, body)
+            SELECT NEW.seq, 'c' || s.id,
+                   (SELECT COALESCE(group_concat(json_extract(NEW.data, '$."' || f.value || '"'), ' '), '')
+                    FROM json_each(s.fields) AS f)
+            FROM search_collections AS s WHERE s.app_id = NEW.app_id AND s.collection = NEW.collection;
+    END
+    """,
     # 8: mail outbox and magic-link codes (reserved)
     """
     CREATE TABLE mail_outbox (
@@ -297,6 +337,7 @@ def schema_version(conn: sqlite3.Connection) -> int:
 
 def migrate(conn: sqlite3.Connection) -> int:
     """Apply every migration the file lacks, each in its own transaction; return the new version."""
+    require_fts5(conn)
     version = schema_version(conn)
     if version > len(MIGRATIONS):
         raise RuntimeError(
@@ -313,6 +354,14 @@ def migrate(conn: sqlite3.Connection) -> int:
             conn.execute("ROLLBACK")
             raise
     return len(MIGRATIONS)
+
+
+def require_fts5(conn: sqlite3.Connection) -> None:
+    """Raise RuntimeError, saying what to do, when this SQLite lacks FTS5 (migration 7 needs it)."""
+    if not conn.execute("SELECT sqlite_compileoption_used('ENABLE_FTS5')").fetchone()[0]:
+        raise RuntimeError(f"sblite needs SQLite with FTS5 (full-text search), and this Python's sqlite3 uses "
+                           f"SQLite {sqlite3.sqlite_version} without it: use a Python whose SQLite has FTS5 "
+                           "(the python.org and Debian builds do)")
 
 
 def _statements(script: str) -> list[str]:
