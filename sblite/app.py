@@ -23,6 +23,9 @@ from sblite.http.fetcher import Fetcher
 from sblite.http import storage_routes
 from sblite.http import magic_routes, mail_routes
 from sblite.http.keys import MAGIC, MAIL
+from sblite.http.keys import SEARCH
+from sblite.services.search import SearchService
+from sblite.store.search import SearchStore
 from sblite.http.keys import (
     ACCOUNTS, AUTH_THROTTLE, BUS, CHANNELS, CONFIG, DATABASE, DISPATCHER, DOCUMENTS, FUNCTIONS, HUB, PUBLISH_LIMITER,
     REALTIME, TASK_CLOCK, TASKS,
@@ -137,6 +140,7 @@ async def _functions(app: web.Application) -> AsyncIterator[None]:
                    limiter=app[PUBLISH_LIMITER],
                    scheduling=_Scheduling(app),
                    mail=app[MAIL],
+                   search=app[SEARCH],
                    )
     functions = FunctionService(store, pool, host, function_limits(config))
     await functions.load()
@@ -239,6 +243,7 @@ def _storage_and_services(announce: bool) -> Callable[[web.Application], AsyncIt
             app[ACCOUNTS] = accounts
             app[DOCUMENTS] = DocumentService(DocumentStore(database), app[BUS],
                                              max_page_size=config.max_page_size)
+            app[SEARCH] = SearchService(SearchStore(database))
             channels = ChannelService(ChannelStore(database))
             await channels.load([a.id for a in await account_store.apps()])
             app[CHANNELS] = channels

@@ -41,12 +41,12 @@ class Scheduling(Protocol):
 
 
 class Searching(Protocol):
-    """Full-text search of documents (the search service); owned by the search work."""
+    """Full-text search of documents (the search service); BadRequest and NotFound on bad input."""
 
-    async def index(self, app_id: str, identity: Identity, col: str, doc_id: str, text: str) -> None:
-        """Index `text` for one document."""
+    async def index(self, identity: Identity, col: str, doc_id: Any, text: Any) -> None:
+        """Index `text` for one document `identity` may write."""
 
-    async def search(self, app_id: str, identity: Identity, col: str, keywords: str) -> list[dict[str, Any]]:
+    async def search(self, identity: Identity, col: Any, keywords: Any, size: Any = None) -> list[dict[str, Any]]:
         """The documents matching `keywords` that `identity` may read, best first."""
 
 
@@ -97,6 +97,7 @@ class HostApi:
             "send": self._send, "fetch": self._fetch, "cacheGet": self._cache_get, "cacheSet": self._cache_set,
             "inc": self._inc, "dec": self._dec, "sendMail": self._send_mail,
             "schedule": self._schedule, "runLater": self._run_later,
+            "indexDocument": self._index_document, "search": self._search_documents,
         }
 
     def handler(self, context: RunContext) -> Callable[[str, str], Awaitable[str]]:
@@ -208,6 +209,21 @@ class HostApi:
         if isinstance(amount, bool) or not isinstance(amount, int):
             raise BadRequest("inc and dec need a whole number")
         return await self._store.cache_add(ctx.app_id, _key(key), -amount)
+
+    # --- full-text search
+
+    async def _index_document(self, ctx: RunContext, col: str, doc_id: Any, text: Any) -> bool:
+        """Index `text` (not the id, as StaticBackend does) for a document the run may write."""
+        await self._searching().index(ctx.identity, col, doc_id, text)
+        return True
+
+    async def _search_documents(self, ctx: RunContext, col: str, keywords: Any) -> Any:
+        return await self._searching().search(ctx.identity, col, keywords)
+
+    def _searching(self) -> Searching:
+        if self._search is None:
+            raise BadRequest("search is not set up on this server")
+        return self._search
 
     # --- mail
 

@@ -35,7 +35,8 @@ PRELUDE = r"""
   globalThis.log = log;
   globalThis.console = { log: log, info: log, warn: log, error: log, debug: log };
   ["create", "list", "getById", "query", "count", "update", "del", "publish", "send", "fetch", "cacheGet",
-   "cacheSet", "inc", "dec", "sendMail", "schedule", "runLater"].forEach(function (name) {
+   "cacheSet", "inc", "dec", "sendMail", "schedule", "runLater",
+   "indexDocument", "search"].forEach(function (name) {
     globalThis[name] = function () {
       var args = stringify(Array.prototype.slice.call(arguments));
       return parse(hostCall(name, args === undefined ? "[]" : args));

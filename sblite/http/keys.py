@@ -18,6 +18,7 @@ from sblite.services.magic import MagicLinks
 from sblite.services.mail import MailService
 from sblite.services.publish_limit import PublishLimiter
 from sblite.services.realtime import RealtimeService
+from sblite.services.search import SearchService
 from sblite.store import Database
 from sblite.throttle import AuthThrottle
 
@@ -37,3 +38,4 @@ TASKS = web.AppKey("tasks", TaskService)
 TASK_CLOCK = web.AppKey("task_clock", Clock)
 MAIL = web.AppKey("mail", MailService)
 MAGIC = web.AppKey("magic", MagicLinks)
+SEARCH = web.AppKey("search", SearchService)
