@@ -23,6 +23,7 @@ from sblite.http.fetcher import Fetcher
 from sblite.http import storage_routes
 from sblite.http import magic_routes, mail_routes
 from sblite.http.keys import MAGIC, MAIL
+from sblite.http import search_routes
 from sblite.http.keys import SEARCH
 from sblite.services.search import SearchService
 from sblite.store.search import SearchStore
@@ -91,6 +92,7 @@ def create_app(config: Config, *, announce: bool = False, clock: Clock | None = 
     live_channel_routes.routes.register(app)
     user_admin_routes.routes.register(app)
     # Routes of issue 15's areas (storage, search, mail, forms, accounts) register below, one line each.
+    search_routes.routes.register(app)
     storage_routes.routes.register(app)
     mail_routes.routes.register(app)
     magic_routes.routes.register(app)
