@@ -14,6 +14,7 @@ ORIGIN = "https://app.example"
 SAMPLES = {"col": "tasks", "id": "some-id", "name": "f", "user_id": "some-user", "account_id": "some-account"}
 
 SAMPLES["form"] = "contact"  # POST /postform/{form}
+SAMPLES["path"] = "login"  # /oauth/{path}
 SAMPLES.update(app="some-app", account="some-account", file="some-file")  # GET /localfs/{app}/{account}/{file}
 
 
