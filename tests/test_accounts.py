@@ -199,3 +199,16 @@ async def test_an_account_admin_cannot_promote(api):
 async def test_association_routes_need_a_session(api, method, path, token, status, message):
     got, text = await api.call(method, path, token)
     assert got == status and message in text
+
+
+@pytest.mark.parametrize("method, path", [
+    ("GET", "/oauth/login?provider=google&reqid=R123456&sbpk=dev_memory_pk"),
+    ("GET", "/oauth/get-user?reqid=R123456"),
+    ("POST", "/oauth/callback/google"),
+    ("GET", "/oauth/"),
+])
+async def test_social_login_is_501_with_a_clear_message(api, method, path):
+    resp = await api.client.request(method, path, headers={"Origin": "https://site.example"})
+    assert resp.status == 501 and resp.headers["Access-Control-Allow-Origin"] == "https://site.example"
+    assert "social login (/oauth/*) is not supported by sblite yet" in await resp.text()
+    assert resp.content_type == "text/plain"
