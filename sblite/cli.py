@@ -18,10 +18,13 @@ from aiohttp import web
 from sblite import __version__, manage, task_cli
 from sblite.app import create_app, max_function_workers
 from sblite.config import Config, ConfigError, load_config
+from sblite.files import files_dir_for
 from sblite.http.connections import (
     ConnectionGuard, ConnectionLimits, default_max_connections, open_file_limit,
 )
+from sblite.services.files import copy_files
 from sblite.store import Database
+from sblite.store.files import FileStore
 
 log = logging.getLogger("sblite")
 # Collect cyclic garbage after 20,000 new container objects instead of 700 (older generations
@@ -41,9 +44,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--db", help="SQLite database file (default ./sblite.db)")
     serve.add_argument("--config", help="TOML config file (see config.example.toml)")
     serve.add_argument("--prod", action="store_true", default=None, help="production mode")
-    backup = commands.add_parser("backup", help="copy the database to a file, safely while the server runs")
-    backup.add_argument("target", help="the file to write (must not exist)")
+    backup = commands.add_parser("backup", help="copy the database and its files, safely while the server runs")
+    backup.add_argument("target", help="the database file to write (must not exist); files go to TARGET-files/")
     backup.add_argument("--db", help="the database file (default ./sblite.db, or SBLITE_DB)")
+    backup.add_argument("--files", help="its files directory (default SBLITE_STORAGE_DIR, else beside the database)")
     backup.set_defaults(handler=run_backup)
     manage.register(commands)
     task_cli.register(commands)
@@ -51,24 +55,38 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run_backup(args: argparse.Namespace) -> None:
-    """Copy the database with SQLite's online backup API."""
+    """Copy the database with SQLite's online backup API, then every file its copy lists.
+
+    `out.db` gets its files in `out-files/` (where `sblite serve --db out.db` looks by default).
+    A file deleted while the copy runs loses its row in the copy too, so every row has its file.
+    """
     source = Path(args.db or os.environ.get("SBLITE_DB") or "./sblite.db")
+    source_files = files_dir_for(str(source), args.files or os.environ.get("SBLITE_STORAGE_DIR") or "")
     target = Path(args.target)
+    target_files = files_dir_for(str(target))
     if not source.exists():
         raise manage.CommandError(f"no database at {source}")
-    if target.exists():
-        raise manage.CommandError(f"{target} exists already: choose a new file")
+    for path in (target, target_files):
+        if path.exists():
+            raise manage.CommandError(f"{path} exists already: choose a new file")
 
-    async def copy() -> None:
+    async def copy() -> tuple[int, list[str]]:
         database = Database(source, read_connections=1)
         await database.open()
         try:
             await database.backup_to(target)
         finally:
             await database.close()
+        copied = Database(target, read_connections=1)
+        await copied.open()
+        try:
+            return await copy_files(FileStore(copied), source_files, target_files)
+        finally:
+            await copied.close()
 
-    asyncio.run(copy())
-    print(f"backed up {source} to {target}")
+    count, gone = asyncio.run(copy())
+    print(f"backed up {source} to {target} and {count} file(s) from {source_files} to {target_files}"
+          + (f" ({len(gone)} deleted during the backup left out)" if gone else ""))
 
 
 def is_loopback(host: str) -> bool:
