@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ from playwright.sync_api import Browser, BrowserContext, Page, Playwright, expec
 from tests.browser_helpers import (
     WIDTHS, axe_source, call, launch_chromium, require_chromium, screenshot, serious_violations,
 )
+from tests.smtp_server import SmtpServer
 from tests.support import DEV_ADMIN_EMAIL, DEV_ADMIN_PASSWORD, DEV_PK, DEV_ROOT_TOKEN, ServerProcess, start_server
 
 pytestmark = pytest.mark.slow
@@ -530,3 +532,46 @@ def test_a_function_is_made_and_run_by_keyboard_alone(browser: Browser, server: 
     expect(page.locator("#run-log")).to_contain_text("typed")
     expect(page.locator("#run-value")).to_have_text("7")
     assert page.errors == []  # type: ignore[attr-defined]
+
+
+def test_mail_the_outbox_shows_a_parked_mail_as_text_and_replays_it(browser: Browser, tmp_path: Path) -> None:
+    with SmtpServer() as smtp:
+        smtp.recorder.refuse = True
+        proc = start_server(tmp_path, env={"SBLITE_SMTP_HOST": "127.0.0.1", "SBLITE_SMTP_PORT": str(smtp.port),
+                                           "SBLITE_SMTP_SECURITY": "none", "SBLITE_MAIL_MAX_ATTEMPTS": "1"})
+        try:
+            mail = {"to": "ann@example.org", "toName": "Ann", "subject": "Parked one", "textBody": "line one\nline two",
+                    "htmlBody": "<b>bold</b><img src=x onerror=\"document.title='pwned'\">"}
+            assert call(proc.url, "POST", "/sudo/sendmail", mail, token=DEV_ROOT_TOKEN) == (200, True)
+            page = open_page(browser, proc.url + "/#/mail", bypass_csp=True)
+            sign_in(page)
+            expect(page.get_by_role("heading", name="Mail", exact=True)).to_be_visible()
+            page.get_by_label("Show").select_option("parked")
+            expect(page.locator("#mail-table")).to_contain_text("Parked one")
+            expect(page.locator("#mail-table")).to_contain_text("550")
+            tab_to(page, "#mail-table button.link")
+            page.keyboard.press("Enter")
+            expect(page.get_by_role("heading", name="Parked one")).to_be_focused()
+            expect(page.locator("#mail-text")).to_have_text("line one\nline two")
+            expect(page.locator("#mail-html")).to_have_text(mail["htmlBody"])  # its source, never rendered
+            assert page.locator("#mail-detail img").count() == 0 and page.title() != "pwned"
+            source = axe_source()
+            for width in WIDTHS:
+                w, h = WIDTHS[width]
+                page.set_viewport_size({"width": w, "height": h})
+                assert serious_violations(page, source) == [], width
+                assert_no_sideways_scroll(page, width)
+            screenshot(page, "mail-390")
+            smtp.recorder.refuse = False
+            page.get_by_role("button", name="Replay the mail to ann@example.org: Parked one").click()
+            expect(page.get_by_role("status")).to_have_text("Mail to ann@example.org queued again")
+            deadline = time.monotonic() + 10
+            while call(proc.url, "GET", "/mail/outbox?status=sent", token=DEV_ROOT_TOKEN)[1]["total"] == 0:
+                assert time.monotonic() < deadline, "the replayed mail was not sent"
+                time.sleep(0.05)
+            page.get_by_label("Show").select_option("sent")
+            expect(page.locator("#mail-table")).to_contain_text("Parked one")
+            assert [m.message["Subject"] for m in smtp.messages()] == ["Parked one"]
+            assert page.errors == []  # type: ignore[attr-defined]
+        finally:
+            proc.stop()

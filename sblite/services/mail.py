@@ -133,12 +133,13 @@ class MailService:
     # --- the outbox, for root
 
     async def outbox(self, root: Identity, status: str | None, page: int, size: int) -> dict[str, Any]:
-        """One page of the app's mail, newest first, optionally of one status."""
+        """One page of the app's mail, newest first, optionally of one status; `delivering`: SMTP is set."""
         if status and status not in STATUSES:
             raise BadRequest(f"status must be one of {', '.join(STATUSES)}")
         size = min(max(size, 1), MAX_PAGE)
         mails, total = await self._store.page(root.app_id, status or None, size, (page - 1) * size)
-        return {"page": page, "size": size, "total": total, "results": [m.public() for m in mails]}
+        return {"page": page, "size": size, "total": total, "delivering": self.delivering,
+                "results": [m.public() for m in mails]}
 
     async def get(self, root: Identity, mail_id: str) -> dict[str, Any]:
         """One mail of the app."""
