@@ -4,6 +4,7 @@ import { api, ApiError, session, setSession } from "./api.js";
 import { announce, fill, h } from "./dom.js";
 import { renderData } from "./data.js";
 import { renderFunctions } from "./functions.js";
+import { renderMail } from "./mail.js";
 import { renderOverview } from "./overview.js";
 import { renderRealtime } from "./realtime.js";
 import { renderSignIn } from "./signin.js";
@@ -18,6 +19,7 @@ const PAGES = {
   functions: ["Functions", renderFunctions],
   tasks: ["Tasks", renderTasks],
   realtime: ["Realtime", renderRealtime],
+  mail: ["Mail", renderMail],
 };
 const DEFAULT_PAGE = "overview";
 
