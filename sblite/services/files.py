@@ -22,7 +22,7 @@ from sblite.store.files import FileRecord, FileStore
 from sblite.timeutil import now_text
 
 T = TypeVar("T")
-WRITE_BUFFER = 1024 * 1024  # bytes gathered before one write in the executor
+WRITE_BUFFER = 512 * 1024  # bytes gathered before one write in the executor
 SORTS = ("uploaded", "size")
 NOT_FOUND = ("file not found (a private file is read with a session token of its account: "
              "Authorization: Bearer <token> or ?token=<token>)")
@@ -88,7 +88,7 @@ class Upload:
     async def _drain(self) -> None:
         if self._handle is None:
             self._handle = await _off_loop(open, self._temp, "xb")
-        data, self._buffer = bytes(self._buffer), bytearray()
+        data, self._buffer = self._buffer, bytearray()
         await _off_loop(self._handle.write, data)
 
     async def abort(self) -> None:
