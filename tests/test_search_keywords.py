@@ -65,6 +65,23 @@ def test_one_edit_apart(a, b, close):
     assert search.one_edit_apart(b, a) is close
 
 
+def _osa_distance(a: str, b: str) -> int:
+    """Edits (add, remove, replace, swap two neighbours) from `a` to `b`: the textbook table."""
+    d = [[i + j if i * j == 0 else 0 for j in range(len(b) + 1)] for i in range(len(a) + 1)]
+    for i in range(1, len(a) + 1):
+        for j in range(1, len(b) + 1):
+            d[i][j] = min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] != b[j - 1]))
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                d[i][j] = min(d[i][j], d[i - 2][j - 2] + 1)
+    return d[len(a)][len(b)]
+
+
+@given(st.text("abc", max_size=7), st.text("abc", max_size=7))
+@settings(max_examples=500, deadline=None)
+def test_one_edit_apart_is_distance_one(a, b):
+    assert search.one_edit_apart(a, b) is (_osa_distance(a, b) == 1)
+
+
 def test_typo_terms_keep_the_most_frequent_and_leave_prefixes_to_the_prefix_match():
     word = search.parse_keywords("database")[0]
     terms = [("databse", 1), ("databases", 9), ("datahase", 5), ("dtabase", 3), ("database", 4), ("datum", 7)]
@@ -157,6 +174,9 @@ def test_fts5_syntax_soup_never_raises(index, parts):
     ("worlds", [1]),
     ("wordl", [1]),
     ("wrdol", []),  # two typos
+    ("helo", [1]),
+    ("hallo", [1]),
+    ("hellow", [1]),
     ("hel wrold", [1]),
     ("hello nothing", []),  # AND: every word must match
     ("NEAR", [2]),  # operators are words
