@@ -105,6 +105,10 @@ SETTINGS: tuple[Setting, ...] = (
             "Form submissions (POST /postform) one client address may make per minute on average, in bursts of as "
             "many; more get 429."),
     Setting("forms_max_bytes", 65536, "Largest form submission, in bytes; larger ones get 413."),
+    Setting("chromium_path", "",
+            "Headless Chromium that /extra/htmltox renders with. Empty: chromium, chromium-browser or google-chrome "
+            "found on PATH; none: htmltox answers 501."),
+    Setting("render_timeout_seconds", 30, "Wall time one /extra/htmltox render may take before Chromium is killed."),
     Setting("tasks_history", 100, "Runs a scheduled task keeps by default (its keep_runs)."),
     Setting("tasks_history_days", 14, "Days a scheduled task keeps its runs by default (its keep_days)."),
     Setting("tasks_catchup_all_limit", 100,
@@ -183,6 +187,8 @@ class Config:
     publish_limit_burst: int = _DEFAULTS["publish_limit_burst"]
     forms_per_minute: int = _DEFAULTS["forms_per_minute"]
     forms_max_bytes: int = _DEFAULTS["forms_max_bytes"]
+    chromium_path: str = _DEFAULTS["chromium_path"]
+    render_timeout_seconds: int = _DEFAULTS["render_timeout_seconds"]
     tasks_history: int = _DEFAULTS["tasks_history"]
     tasks_history_days: int = _DEFAULTS["tasks_history_days"]
     tasks_catchup_all_limit: int = _DEFAULTS["tasks_catchup_all_limit"]
@@ -274,8 +280,8 @@ def validate(config: Config) -> Config:
                  "tasks_history", "tasks_history_days", "tasks_catchup_all_limit"):
         if getattr(config, name) < 1:
             raise ConfigError(f"setting {name} must be at least 1")
-    if config.forms_per_minute < 1 or config.forms_max_bytes < 1:
-        raise ConfigError("settings forms_per_minute and forms_max_bytes must be at least 1")
+    if config.forms_per_minute < 1 or config.forms_max_bytes < 1 or config.render_timeout_seconds < 1:
+        raise ConfigError("settings forms_per_minute, forms_max_bytes and render_timeout_seconds must be at least 1")
     if config.max_connections < 0:
         raise ConfigError("setting max_connections must be 0 (from the open-file limit) or more")
     if config.functions_workers < 0:
