@@ -158,7 +158,3 @@ class MailStore:
             return "wrong"
 
         return await self._db.write(run)
-
-    async def forget_expired(self, now: float) -> None:
-        """Delete the codes that can no longer be used."""
-        await self._db.write(lambda c: c.execute("DELETE FROM magic_codes WHERE expires <= ?", (now,)))
