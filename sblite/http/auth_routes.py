@@ -158,7 +158,7 @@ async def set_role(request: web.Request) -> web.Response:
     """Root users (role 100) change another user's role."""
     identity = caller(request)
     body = _object(await json_body(request))
-    await request.app[ACCOUNTS].set_role(identity, body.get("email"), body.get("role"))
+    await request.app[ACCOUNTS].set_role(identity, body.get("email"), body.get("role"), body.get("accountId"))
     return json_response(True)
 
 

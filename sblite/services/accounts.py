@@ -316,15 +316,21 @@ class AccountService:
         await self._announce(USER_DELETED, target, identity, lambda also: self._store.delete_user(user_id, also))
         self._forget(user_id)
 
-    async def set_role(self, identity: Identity, email: object, role: object) -> None:
-        """Change the role of a user of the app; only a root (role 100) user may."""
+    async def set_role(self, identity: Identity, email: object, role: object, account_id: object = None) -> None:
+        """Change the role of a user of the app (in `account_id`, if one it joined); only a root (role 100) user may."""
         if identity.role < ROOT_ROLE:
             raise Unauthorized("permission level not high enough")
         if isinstance(role, bool) or not isinstance(role, int) or not 0 <= role <= ROOT_ROLE:
             raise BadRequest(f"role must be a whole number from 0 to {ROOT_ROLE}")
+        if account_id is not None and not isinstance(account_id, str):
+            raise BadRequest("accountId must be a string")
         record = await self._store.user_by_email(identity.app_id, normalize_email(email))
         if record is None:
             raise NotFound("user not found")
+        if account_id and account_id != record.user.account_id:
+            if not await self._members.set_role(record.user.id, account_id, role):
+                raise NotFound("the user is no member of this account")
+            return
         await self._store.set_role(record.user.id, role)
         self._forget(record.user.id)
 
