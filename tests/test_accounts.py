@@ -212,3 +212,20 @@ async def test_social_login_is_501_with_a_clear_message(api, method, path):
     assert resp.status == 501 and resp.headers["Access-Control-Allow-Origin"] == "https://site.example"
     assert "social login (/oauth/*) is not supported by sblite yet" in await resp.text()
     assert resp.content_type == "text/plain"
+
+
+async def test_root_sets_a_role_in_one_account_with_setrole_account_id(api):
+    owner, user, own = await _two_accounts(api)
+    owner_account = (await _me(api, owner))["accountId"]
+    status, admin = await login(api, "admin@dev.com", "devpw1234")
+    assert await api.call("POST", "/setrole", admin, json={"email": "joiner@example.com", "role": 30,
+                                                           "accountId": owner_account}) == (200, True)
+    status, there = await login(api, "joiner@example.com", "joiner-pw", owner_account)
+    assert (await _me(api, there))["role"] == 30
+    assert (await _me(api, user))["role"] == 50  # its own account's role is its own
+    status, text = await api.call("POST", "/setrole", admin, json={"email": "owner@example.com", "role": 30,
+                                                                   "accountId": own["accountId"]})
+    assert status == 404 and "no member of this account" in text
+    status, text = await api.call("POST", "/setrole", admin, json={"email": "joiner@example.com", "role": 30,
+                                                                   "accountId": 5})
+    assert status == 400 and "accountId must be a string" in text
