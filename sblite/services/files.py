@@ -8,6 +8,7 @@ space), never a row without its file.
 from __future__ import annotations
 
 import asyncio
+import mimetypes
 import os
 import shutil
 from collections.abc import Callable
@@ -138,6 +139,8 @@ class FileService:
     async def open(self) -> None:
         """Create the directory; drop temporary files a previous process left half-written."""
         def prepare() -> None:
+            if not mimetypes.inited:  # read the system's type files here, not on the event loop at the first upload
+                mimetypes.init()
             self.temp_dir.mkdir(parents=True, exist_ok=True)
             for leftover in self.temp_dir.glob("*.part"):
                 leftover.unlink(missing_ok=True)
