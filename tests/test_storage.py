@@ -254,6 +254,18 @@ async def test_storage_routes_need_a_user(api: Api) -> None:
     assert (await post_raw(api, "/extra/resizeimg", None, body, ctype))[0] == 401
 
 
+async def test_listing_pages_are_clamped_and_bounded(aiohttp_client, tmp_path: Path) -> None:
+    api = Api(await aiohttp_client(create_app(make_config(tmp_path, max_page_size=2))))
+    token = await api.register()
+    for name in ("a.txt", "b.txt", "c.txt"):
+        await upload(api, token, name.encode(), name)
+    page = await listing(api, token, "?size=50")
+    assert (page["size"], page["total"], len(page["results"])) == (2, 3, 2)
+    assert (await listing(api, token, "?page=99"))["results"] == []
+    status, text = await api.call("GET", f"/storage/files?page={10 ** 30}", token)
+    assert status == 400 and text.startswith(f"page {10 ** 30} is too large"), text
+
+
 @pytest.mark.parametrize("sort", ["name", "size;DROP TABLE files", "SIZE", "created"])
 async def test_listing_with_an_unknown_sort_is_400(api: Api, sort: str) -> None:
     token = await api.register()

@@ -13,7 +13,7 @@ from sblite.http.request import bearer_token, paging
 from sblite.http.responses import json_response
 from sblite.model import Identity
 from sblite.services import images
-from sblite.services.files import FileService, Upload, file_json, file_url, too_large
+from sblite.services.files import FileService, Upload, file_url, too_large
 from sblite.store.files import FileRecord
 from sblite.tokens import DEV_ROOT_ALIAS
 
@@ -173,11 +173,8 @@ async def resize_image(request: web.Request) -> web.Response:
 async def list_files(request: web.Request) -> web.Response:
     """User: `?page=&size=&desc=&sort=size|uploaded` of the account's files (root: the app's)."""
     paged = paging(request)
-    total, records = await request.app[FILES].list_files(caller(request), paged.page, paged.size, paged.descending,
-                                                         paged.sort)
-    base = _base_url(request)
-    return json_response({"page": paged.page, "size": paged.size, "total": total,
-                          "results": [file_json(record, base) for record in records]})
+    return json_response(await request.app[FILES].list_files(caller(request), paged.page, paged.size,
+                                                             paged.descending, paged.sort, _base_url(request)))
 
 
 @routes.get("/storage/usage", USER)

@@ -181,9 +181,9 @@ class FileService:
         """Where a stored file's bytes are."""
         return files.disk_path(self.root, record.id, record.ext)
 
-    async def list_files(self, identity: Identity, page: int, size: int, descending: bool,
-                         sort: str | None) -> tuple[int, list[FileRecord]]:
-        """(total, one page of) the caller's account's files; root: the whole app's."""
+    async def list_files(self, identity: Identity, page: int, size: int, descending: bool, sort: str | None,
+                         base_url: str) -> dict[str, Any]:
+        """`{page, size, total, results}` of the caller's account's files (root: the whole app's)."""
         sort = sort or "uploaded"
         if sort not in SORTS:
             raise BadRequest(f"invalid sort {sort[:40]!r}: expected size or uploaded")
@@ -192,8 +192,10 @@ class FileService:
         if offset > INT64_MAX:
             raise BadRequest(f"page {page} is too large: (page - 1) * size must fit in 64 bits")
         account = None if identity.is_root else identity.account_id
-        return await self._store.page(identity.app_id, account, sort=sort, descending=descending, limit=size,
-                                      offset=offset)
+        total, records = await self._store.page(identity.app_id, account, sort=sort, descending=descending,
+                                                limit=size, offset=offset)
+        return {"page": page, "size": size, "total": total,
+                "results": [file_json(record, base_url) for record in records]}
 
     async def usage(self, identity: Identity) -> int:
         """Bytes the caller's account stores."""
