@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -340,3 +342,26 @@ async def test_leftover_temporary_files_are_dropped_at_start(aiohttp_client, tmp
     (leftovers / "0a0b.part").write_bytes(b"half an upload")
     await aiohttp_client(create_app(make_config(tmp_path)))
     assert stored_files(tmp_path) == set()
+
+
+async def test_an_upload_cut_off_midway_leaves_nothing(api: Api, tmp_path: Path, caplog) -> None:
+    """The client goes away after 700 KB: the temporary file goes too, and no row is written."""
+    token = await api.register()
+    body, ctype = multipart([("file", "a.bin", b"q" * 900_000, None)])
+    host, port = api.client.server.host, api.client.server.port
+    _, writer = await asyncio.open_connection(host, port)
+    writer.write((f"POST /storage/upload HTTP/1.1\r\nHost: {host}\r\nSB-PUBLIC-KEY: {api.pk}\r\n"
+                  f"Authorization: Bearer {token}\r\nContent-Type: {ctype}\r\nContent-Length: {len(body)}\r\n\r\n"
+                  ).encode() + body[:700_000])  # more than one 512 KiB write
+    await writer.drain()
+    deadline = time.monotonic() + 10
+    while not stored_files(tmp_path) and time.monotonic() < deadline:  # the upload has begun
+        await asyncio.sleep(0.01)
+    assert stored_files(tmp_path), "the temporary file never appeared"
+    writer.close()
+    await writer.wait_closed()
+    while stored_files(tmp_path) and time.monotonic() < deadline:
+        await asyncio.sleep(0.01)
+    assert stored_files(tmp_path) == set()
+    assert (await listing(api, await admin(api)))["total"] == 0
+    assert "unexpected error" not in caplog.text
