@@ -46,8 +46,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--prod", action="store_true", default=None, help="production mode")
     backup = commands.add_parser("backup", help="copy the database and its files, safely while the server runs")
     backup.add_argument("target", help="the database file to write (must not exist); files go to TARGET-files/")
-    backup.add_argument("--db", help="the database file (default ./sblite.db, or SBLITE_DB)")
-    backup.add_argument("--files", help="its files directory (default SBLITE_STORAGE_DIR, else beside the database)")
+    backup.add_argument("--db", help="the database file (default SBLITE_DB, else the config's db, else ./sblite.db)")
+    backup.add_argument("--files", help="its files directory (default storage_dir, else beside the database)")
+    backup.add_argument("--config", help="the server's TOML config file, for db and storage_dir")
     backup.set_defaults(handler=run_backup)
     manage.register(commands)
     task_cli.register(commands)
@@ -60,8 +61,12 @@ def run_backup(args: argparse.Namespace) -> None:
     `out.db` gets its files in `out-files/` (where `sblite serve --db out.db` looks by default).
     A file deleted while the copy runs loses its row in the copy too, so every row has its file.
     """
-    source = Path(args.db or os.environ.get("SBLITE_DB") or "./sblite.db")
-    source_files = files_dir_for(str(source), args.files or os.environ.get("SBLITE_STORAGE_DIR") or "")
+    try:
+        config = load_config(args.config, os.environ, {"db": args.db, "storage_dir": args.files})
+    except ConfigError as exc:
+        raise manage.CommandError(str(exc)) from None
+    source = Path(config.db)
+    source_files = files_dir_for(config.db, config.storage_dir)
     target = Path(args.target)
     target_files = files_dir_for(str(target))
     if not source.exists():

@@ -99,6 +99,25 @@ def test_backup_copies_the_database_and_every_file_it_lists(tmp_path: Path) -> N
         restored.stop(signal.SIGTERM)
 
 
+@pytest.mark.slow
+def test_backup_finds_a_configured_files_directory(tmp_path: Path) -> None:
+    elsewhere = tmp_path / "uploads"
+    config = tmp_path / "sblite.toml"
+    config.write_text(f'db = "{tmp_path / "app.db"}"\nstorage_dir = "{elsewhere}"\n')
+    server = start_server(tmp_path, "--config", str(config), "--db", str(tmp_path / "app.db"))
+    try:
+        _, token = call(server.url + "/register", "POST", b'{"email": "c@example.com", "password": "pw-123456"}')
+        answer = upload(server.url, json.loads(token), b"configured", "c.txt")
+    finally:
+        assert server.stop() == 0
+    assert len(files_under(elsewhere)) == 1
+    done = backup(str(tmp_path / "copy.db"), "--config", str(config))
+    assert done.returncode == 0, done.stderr
+    assert disk_path(tmp_path / "copy-files", answer["id"], ".txt").read_bytes() == b"configured"
+    bad = backup(str(tmp_path / "copy2.db"), "--config", str(tmp_path / "missing.toml"))
+    assert bad.returncode != 0 and "cannot read config file" in bad.stderr
+
+
 async def test_a_file_deleted_while_the_backup_runs_loses_its_row_in_the_copy(tmp_path: Path) -> None:
     """Rows go before files: a file missing after the database was copied was deleted, so the copy forgets it."""
     source = Database(tmp_path / "live.db", read_connections=1)
