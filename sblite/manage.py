@@ -137,8 +137,41 @@ def publish(args: argparse.Namespace) -> None:
     print(f"published {args.type} on {args.channel}")
 
 
+def mail_list(args: argparse.Namespace) -> None:
+    """Print one page of the outbox, newest first."""
+    query = f"?page={args.page}&size={args.size}" + (f"&status={args.status}" if args.status else "")
+    found = call(args, "GET", "/mail/outbox" + query)
+    if not found["delivering"]:
+        print("no SMTP server is set (smtp_host): mail is kept here, not sent")
+    if not found["results"]:
+        print("no mail")
+    for mail in found["results"]:
+        error = f"  ({mail['lastError']})" if mail["lastError"] else ""
+        print(f"{mail['id']}  {mail['status']:<6}  {mail['created']}  {mail['to']}  {mail['subject']!r}{error}")
+    print(f"page {found['page']}, {found['total']} in all")
+
+
+def mail_show(args: argparse.Namespace) -> None:
+    """Print one mail: its headers, delivery state and bodies."""
+    mail = call(args, "GET", f"/mail/outbox/{args.id}")
+    for label, key in (("From", "from"), ("Name", "fromName"), ("To", "to"), ("Name", "toName"),
+                       ("Reply-To", "replyTo"), ("Subject", "subject"), ("Status", "status"), ("Origin", "origin"),
+                       ("Attempts", "attempts"), ("Error", "lastError"), ("Queued", "created"), ("Sent", "sent")):
+        if mail.get(key) not in (None, ""):
+            print(f"{label + ':':<10} {mail[key]}")
+    for label, key in (("text", "textBody"), ("html", "htmlBody")):
+        if mail.get(key):
+            print(f"\n--- {label} ---\n{mail[key]}")
+
+
+def mail_replay(args: argparse.Namespace) -> None:
+    """Queue a parked (or kept) mail again."""
+    mail = call(args, "POST", f"/mail/outbox/{args.id}/replay", {})
+    print(f"queued {mail['id']} to {mail['to']} again")
+
+
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add the `function`, `secret` and `publish` commands."""
+    """Add the `function`, `secret`, `publish` and `mail` commands."""
     sub = commands.add_parser("publish", help="send a message to a channel as root")
     sub.add_argument("--channel", required=True)
     sub.add_argument("--type", required=True, help="the message type, e.g. event")
@@ -185,3 +218,18 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     sub.add_argument("name")
     add_connection_options(sub)
     sub.set_defaults(handler=secret_delete)
+
+    mail = commands.add_parser("mail", help="read the mail outbox, replay parked mail").add_subparsers(
+        dest="action", required=True)
+    sub = mail.add_parser("list", help="list the outbox, newest first")
+    sub.add_argument("--status", choices=("queued", "sent", "parked", "kept"))
+    sub.add_argument("--page", type=int, default=1)
+    sub.add_argument("--size", type=int, default=20)
+    add_connection_options(sub)
+    sub.set_defaults(handler=mail_list)
+    for name, handler, help_text in (("show", mail_show, "show one mail with its bodies"),
+                                     ("replay", mail_replay, "send a parked mail again")):
+        sub = mail.add_parser(name, help=help_text)
+        sub.add_argument("id")
+        add_connection_options(sub)
+        sub.set_defaults(handler=handler)
