@@ -1,9 +1,12 @@
-"""`sblite serve` as a real process: mail queued while the SMTP server is down survives a restart and goes out."""
+"""`sblite serve` as a real process: mail queued while the SMTP server is down survives a restart and goes
+out; `sblite mail` reads the outbox."""
 
 from __future__ import annotations
 
 import json
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from typing import Any
@@ -28,6 +31,13 @@ def poll(probe: Callable[[], Any], what: str, timeout: float = 20) -> Any:
             return last
         time.sleep(0.05)
     raise AssertionError(f"timed out waiting for {what}; last: {last!r}")
+
+
+def sblite(*args: str, ok: bool = True) -> str:
+    """Run the sblite command line; what it printed."""
+    done = subprocess.run([sys.executable, "-m", "sblite", *args], capture_output=True, text=True, timeout=60)
+    assert (done.returncode == 0) == ok, (done.returncode, done.stdout, done.stderr)
+    return done.stdout + done.stderr
 
 
 def only_mail(url: str) -> dict:
@@ -61,6 +71,12 @@ def test_a_queued_mail_is_sent_after_a_restart(tmp_path):
     third = start_server(tmp_path)
     try:
         assert "mail is NOT delivered" in third.output()
-        assert only_mail(third.url)["status"] == "sent"
+        mail = only_mail(third.url)
+        assert mail["status"] == "sent"
+        listed = sblite("mail", "list", "--url", third.url)
+        assert "mail is kept here, not sent" in listed and f"{mail['id']}  sent" in listed, listed
+        shown = sblite("mail", "show", mail["id"], "--url", third.url)
+        assert "Subject:   Kept through a restart" in shown and "--- html ---\nhi" in shown, shown
+        assert "400: no SMTP server" in sblite("mail", "replay", mail["id"], "--url", third.url, ok=False)
     finally:
         assert third.stop(signal.SIGTERM) == 0
