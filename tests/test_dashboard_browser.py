@@ -554,6 +554,7 @@ def test_mail_the_outbox_shows_a_parked_mail_as_text_and_replays_it(browser: Bro
             expect(page.get_by_role("heading", name="Parked one")).to_be_focused()
             expect(page.locator("#mail-text")).to_have_text("line one\nline two")
             expect(page.locator("#mail-html")).to_have_text(mail["htmlBody"])  # its source, never rendered
+            expect(page.locator("#mail-detail")).to_contain_text("root (/sudo/sendmail)")
             assert page.locator("#mail-detail img").count() == 0 and page.title() != "pwned"
             source = axe_source()
             for width in WIDTHS:

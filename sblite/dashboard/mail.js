@@ -13,6 +13,13 @@ function statusCell(mail) {
   return h("span", { class: KIND[mail.status] || "muted" }, mail.status);
 }
 
+/** Who sent it: root, a magic link, or a function (by name when it still exists). */
+function originText(origin, functionNames) {
+  if (!origin.startsWith("function:")) return origin === "sudo" ? "root (/sudo/sendmail)" : origin;
+  const id = origin.slice("function:".length);
+  return `function ${functionNames.get(id) || id}`;
+}
+
 function recipient(mail) {
   return mail.toName ? `${mail.toName} <${mail.to}>` : mail.to;
 }
@@ -26,6 +33,7 @@ export async function renderMail(main) {
     STATUSES.map(([value, label]) => h("option", { value }, label)));
   let page = 1;
   let delivering = false;
+  let functionNames = new Map();
 
   function canReplay(mail) {
     return delivering && (mail.status === "parked" || mail.status === "kept");
@@ -38,7 +46,9 @@ export async function renderMail(main) {
   }
 
   async function open(id) {
-    const mail = await api("GET", `/mail/outbox/${encodeURIComponent(id)}`);
+    const [mail, functions] = await Promise.all([api("GET", `/mail/outbox/${encodeURIComponent(id)}`),
+      api("GET", "/fn")]);
+    functionNames = new Map(functions.map((fn) => [fn.id, fn.name]));
     const row = (label, value) => h("div", { class: "key" }, h("dt", {}, label), h("dd", { class: "wrap" }, value || "—"));
     fill(detail,
       h("div", { class: "page-head" }, h("h2", { id: "mail-detail-title" }, mail.subject),
@@ -51,7 +61,7 @@ export async function renderMail(main) {
         row("From", mail.fromName ? `${mail.fromName} <${mail.from}>` : mail.from),
         row("To", recipient(mail)),
         row("Reply-To", mail.replyTo),
-        row("Sent by", mail.origin),
+        row("Sent by", originText(mail.origin, functionNames)),
         row("Queued", timeEl(mail.created)),
         row("Delivered", mail.sent ? timeEl(mail.sent) : ""),
         row("Attempts", String(mail.attempts)),
