@@ -8,14 +8,11 @@
 // tag. The last line printed is always `N passed, M failed`; the exit code is non-zero on failure.
 
 import { Backend } from "@staticbackend/js";
-import { BASE_URL, check, TAG, results, show, summary } from "./check.mjs";
+import { area, BASE_URL, check, eq, runSuite, show, TAG } from "./check.mjs";
 
 const PK = "dev_memory_pk";
 const sb = new Backend(PK, BASE_URL);
 
-function eq(actual, expected, message) {
-  return check(JSON.stringify(actual) === JSON.stringify(expected), `${message}: expected ${show(expected)}`, actual);
-}
 
 function has(res, text, message) {
   return check(!res.ok && typeof res.content === "string" && res.content.includes(text),
@@ -112,27 +109,12 @@ async function testSocialLogin() {
   has(polled, "social login (/oauth/*) is not supported by sblite yet", "/oauth/get-user says why");
 }
 
-async function area(name, fn) {
-  const before = results.failures.length;
-  try {
-    await fn();
-    console.log(`${results.failures.length === before ? "ok  " : "FAIL"} ${name}`);
-  } catch (err) {
-    check(false, `${name}: unexpected exception`, err && err.stack ? err.stack : err);
-  }
+async function main() {
+  console.log(`sblite accounts suite against ${BASE_URL} (run tag ${TAG})`);
+  await area("associations: addUser of an existing user, listAssociations, login with accountId", testAssociations);
+  await area("promoteUser", testPromote);
+  await area("convertURLToX", testConvertURLToX);
+  await area("socialLogin", testSocialLogin);
 }
 
-const watchdog = setTimeout(() => {
-  check(false, "suite did not finish within 100 s");
-  console.log(summary());
-  process.exit(1);
-}, 100_000);
-
-console.log(`sblite accounts suite against ${BASE_URL} (run tag ${TAG})`);
-await area("associations: addUser of an existing user, listAssociations, login with accountId", testAssociations);
-await area("promoteUser", testPromote);
-await area("convertURLToX", testConvertURLToX);
-await area("socialLogin", testSocialLogin);
-clearTimeout(watchdog);
-console.log(summary());
-process.exit(results.failures.length ? 1 : 0);
+await runSuite(main);

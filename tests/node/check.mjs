@@ -34,6 +34,39 @@ export function summary() {
   return `${results.passed} passed, ${results.failures.length} failed`;
 }
 
+export function eq(actual, expected, message) {
+  return check(JSON.stringify(actual) === JSON.stringify(expected), `${message}: expected ${show(expected)}`, actual);
+}
+
+/** Runs one area of a suite: prints ok/FAIL for it, turns an exception into a failure; returns fn's value. */
+export async function area(name, fn) {
+  const before = results.failures.length;
+  try {
+    const out = await fn();
+    console.log(`${results.failures.length === before ? "ok  " : "FAIL"} ${name}`);
+    return out;
+  } catch (err) {
+    check(false, `${name}: unexpected exception`, err && err.stack ? err.stack : err);
+    return undefined;
+  }
+}
+
+/** Runs a suite's `main` under a watchdog, then `cleanup`, prints the summary and exits (1 on any failure). */
+export async function runSuite(main, { seconds = 100, cleanup = () => {} } = {}) {
+  const finish = (code) => {
+    cleanup();
+    console.log(summary());
+    process.exit(code);
+  };
+  const watchdog = setTimeout(() => {
+    check(false, `suite did not finish within ${seconds} s`);
+    finish(1);
+  }, seconds * 1000);
+  await main();
+  clearTimeout(watchdog);
+  finish(results.failures.length ? 1 : 0);
+}
+
 function randomLetters(n) {
   const alphabet = "abcdefghijklmnopqrstuvwxyz";
   let out = "";

@@ -8,7 +8,7 @@
 // against the same database. The last line printed is always `N passed, M failed`.
 
 import { Backend } from "@staticbackend/js";
-import { BASE_URL, check, TAG, results as tally, show, summary } from "./check.mjs";
+import { area, BASE_URL, check, eq, runSuite, show, TAG } from "./check.mjs";
 
 const PK = "dev_memory_pk";
 const ADMIN_EMAIL = "admin@dev.com";
@@ -16,14 +16,6 @@ const ADMIN_PASSWORD = "devpw1234";
 
 
 const sb = new Backend(PK, BASE_URL);
-
-function sameJSON(a, b) {
-  return JSON.stringify(a) === JSON.stringify(b);
-}
-
-function eq(actual, expected, message) {
-  return check(sameJSON(actual, expected), `${message}: expected ${show(expected)}`, actual);
-}
 
 /** Asserts {ok:true} and returns content (undefined when the call failed). */
 function ok(res, what) {
@@ -424,18 +416,6 @@ async function testPermissions(alice, bob, carol, admin) {
 
 // ---------------------------------------------------------------------------
 
-async function area(name, fn) {
-  const before = tally.failures.length;
-  try {
-    const out = await fn();
-    console.log(`${tally.failures.length === before ? "ok  " : "FAIL"} ${name}`);
-    return out;
-  } catch (err) {
-    check(false, `${name}: unexpected exception`, err && err.stack ? err.stack : err);
-    return undefined;
-  }
-}
-
 async function main() {
   console.log(`sblite client suite against ${BASE_URL} (run tag ${TAG})`);
   const users = await area("register / login / me", testRegisterLoginMe);
@@ -455,13 +435,4 @@ async function main() {
   }
 }
 
-const watchdog = setTimeout(() => {
-  check(false, "suite did not finish within 100 s");
-  console.log(summary());
-  process.exit(1);
-}, 100_000);
-
-await main();
-clearTimeout(watchdog);
-console.log(summary());
-process.exit(tally.failures.length ? 1 : 0);
+await runSuite(main);

@@ -11,7 +11,7 @@
 
 import { EventSource } from "eventsource";
 import { Backend } from "@staticbackend/js";
-import { BASE_URL, check, TAG, results, show, summary } from "./check.mjs";
+import { area, BASE_URL, check, eq, runSuite, TAG } from "./check.mjs";
 
 // The client calls `new EventSource(url)` and sets `onmessage` / `onerror`.
 globalThis.EventSource = EventSource;
@@ -22,9 +22,6 @@ const WAIT_MS = 5000; // bound for frames that must arrive
 const SILENCE_MS = 500; // how long to watch for frames that must not arrive
 
 
-function eq(actual, expected, message) {
-  return check(JSON.stringify(actual) === JSON.stringify(expected), `${message}: expected ${show(expected)}`, actual);
-}
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -464,19 +461,6 @@ async function testBeforeAuth(users) {
 
 // ---------------------------------------------------------------------------
 
-async function area(name, fn) {
-  const before = results.failures.length;
-  try {
-    const out = await fn();
-    console.log(`${results.failures.length === before ? "ok  " : "FAIL"} ${name}`);
-    return out;
-  } catch (err) {
-    check(false, `${name}: unexpected exception`, err && err.stack ? err.stack : err);
-    console.log(`FAIL ${name}`);
-    return undefined;
-  }
-}
-
 const alice = new Peer("alice");
 const bob = new Peer("bob");
 
@@ -503,18 +487,4 @@ async function main() {
   await area("before auth: bad token, open channels", () => testBeforeAuth(users));
 }
 
-function finish(code) {
-  alice.close();
-  bob.close();
-  console.log(summary());
-  process.exit(code);
-}
-
-const watchdog = setTimeout(() => {
-  check(false, "suite did not finish within 100 s");
-  finish(1);
-}, 100_000);
-
-await main();
-clearTimeout(watchdog);
-finish(results.failures.length ? 1 : 0);
+await runSuite(main, { cleanup: () => { alice.close(); bob.close(); } });

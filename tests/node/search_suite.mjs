@@ -7,7 +7,7 @@
 // The server must run in dev mode. The last line printed is always `N passed, M failed`.
 
 import { Backend } from "@staticbackend/js";
-import { BASE_URL, check, TAG, results, show, summary } from "./check.mjs";
+import { area, BASE_URL, check, eq, runSuite, TAG } from "./check.mjs";
 
 const PK = "dev_memory_pk";
 const ROOT_TOKEN = "safe-to-use-in-dev-root-token";
@@ -17,9 +17,6 @@ const AUTO = `auto_${TAG}`;
 const POSTS = `posts_${TAG}`;
 const INDEXER = `search_indexer_${TAG}`;
 
-function eq(actual, expected, message) {
-  return check(JSON.stringify(actual) === JSON.stringify(expected), `${message}: expected ${show(expected)}`, actual);
-}
 
 async function root(method, path, body) {
   const resp = await fetch(BASE_URL + path, {
@@ -167,14 +164,6 @@ async function testFieldsOnEveryWrite(alice, bob) {
   check(denied.status >= 400 && denied.status < 500, "a user cannot set the indexed fields", denied.status);
 }
 
-async function area(name, run) {
-  try {
-    await run();
-  } catch (err) {
-    check(false, `${name} threw`, err);
-  }
-}
-
 async function main() {
   const alice = await register("alice");
   const bob = await register("bob");
@@ -185,13 +174,4 @@ async function main() {
   await area("fields on every write", () => testFieldsOnEveryWrite(alice, bob));
 }
 
-const watchdog = setTimeout(() => {
-  check(false, "suite did not finish within 100 s");
-  console.log(summary());
-  process.exit(1);
-}, 100_000);
-
-await main();
-clearTimeout(watchdog);
-console.log(summary());
-process.exit(results.failures.length ? 1 : 0);
+await runSuite(main);

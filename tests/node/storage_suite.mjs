@@ -8,7 +8,7 @@
 
 import { deflateSync } from "node:zlib";
 import { Backend } from "@staticbackend/js";
-import { BASE_URL, check, TAG, results as tally, show, summary } from "./check.mjs";
+import { area, BASE_URL, check, eq, runSuite, TAG } from "./check.mjs";
 
 const PK = "dev_memory_pk";
 const sb = new Backend(PK, BASE_URL);
@@ -29,9 +29,6 @@ globalThis.FormData = class extends NodeFormData {
   }
 };
 
-function eq(actual, expected, message) {
-  return check(JSON.stringify(actual) === JSON.stringify(expected), `${message}: expected ${show(expected)}`, actual);
-}
 
 function ok(res, what) {
   if (check(res && res.ok === true, `${what} should succeed`, res && res.content)) return res.content;
@@ -206,18 +203,6 @@ async function testListingAndUsage(alice, bob, admin, files) {
     "the app's admin lists the whole app", all?.total);
 }
 
-async function area(name, fn) {
-  const before = tally.failures.length;
-  try {
-    const out = await fn();
-    console.log(`${tally.failures.length === before ? "ok  " : "FAIL"} ${name}`);
-    return out;
-  } catch (err) {
-    check(false, `${name}: unexpected exception`, err && err.stack ? err.stack : err);
-    return undefined;
-  }
-}
-
 async function main() {
   console.log(`sblite storage suite against ${BASE_URL} (run tag ${TAG})`);
   const alice = await register("alice");
@@ -231,13 +216,4 @@ async function main() {
     testListingAndUsage(alice, bob, admin, { ...uploaded, resized }));
 }
 
-const watchdog = setTimeout(() => {
-  check(false, "suite did not finish within 100 s");
-  console.log(summary());
-  process.exit(1);
-}, 100_000);
-
-await main();
-clearTimeout(watchdog);
-console.log(summary());
-process.exit(tally.failures.length ? 1 : 0);
+await runSuite(main);
