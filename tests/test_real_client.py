@@ -4,7 +4,10 @@ The client is installed from the npm registry into tests/node (node_modules is g
 Each suite asserts every result and prints `N passed, M failed` last:
 - client_suite.mjs: accounts, documents, queries, bulk operations, the permission matrix;
 - realtime_suite.mjs: two users of two accounts over Server-Sent Events (the client's
-  `connect`/`send`, with the `eventsource` npm package as Node's EventSource).
+  `connect`/`send`, with the `eventsource` npm package as Node's EventSource);
+- accounts_suite.mjs: associations, promoteUser, login with an accountId, convertURLToX, socialLogin;
+- search_suite.mjs: search() over documents functions index;
+- storage_suite.mjs: uploads, listFiles, storageUsage, resizeImage, ranges, another account's files.
 """
 
 from __future__ import annotations
