@@ -329,6 +329,20 @@ MIGRATIONS: tuple[str, ...] = (
     """,
 )
 
+# What each entry of MIGRATIONS does, in one line (`sblite migrate --check` lists those that would
+# run). Kept apart so that no released entry changes; tests hold the two tuples to the same length.
+DESCRIPTIONS: tuple[str, ...] = (
+    "settings, apps, accounts, users and documents",
+    "document counts per owner, kept by triggers",
+    "realtime channel rules and channel history",
+    "functions, their runs, the function job queue, secrets and the cache",
+    "scheduled tasks and their runs",
+    "stored files",
+    "full-text search of documents",
+    "the mail outbox and magic-link codes",
+    "account memberships, form submissions and cache queues",
+)
+
 
 def schema_version(conn: sqlite3.Connection) -> int:
     """The schema version recorded in the file."""
