@@ -11,6 +11,7 @@ import os
 import signal
 import sys
 from pathlib import Path
+from typing import NoReturn
 from collections.abc import Callable
 
 from aiohttp import web
@@ -25,6 +26,8 @@ from sblite.http.connections import (
 from sblite.services.files import copy_files
 from sblite.store import Database
 from sblite.store.files import FileStore
+from sblite.http.keys import DATABASE
+from sblite.store.upgrade import copy_name, plan
 
 log = logging.getLogger("sblite")
 # Collect cyclic garbage after 20,000 new container objects instead of 700 (older generations
@@ -50,6 +53,12 @@ def build_parser() -> argparse.ArgumentParser:
     backup.add_argument("--files", help="its files directory (default storage_dir, else beside the database)")
     backup.add_argument("--config", help="the server's TOML config file, for db and storage_dir")
     backup.set_defaults(handler=run_backup)
+    migrate = commands.add_parser("migrate", help="the database's schema version and the migrations a start would run")
+    migrate.add_argument("--check", action="store_true", required=True,
+                         help="only report (exit 0: up to date, 1: migrations pending); changes nothing")
+    migrate.add_argument("--db", help="the database file (default SBLITE_DB, else the config's db, else ./sblite.db)")
+    migrate.add_argument("--config", help="the server's TOML config file, for db")
+    migrate.set_defaults(handler=run_migrate_check)
     manage.register(commands)
     task_cli.register(commands)
     return parser
@@ -92,6 +101,36 @@ def run_backup(args: argparse.Namespace) -> None:
     count, gone = asyncio.run(copy())
     print(f"backed up {source} to {target} and {count} file(s) from {source_files} to {target_files}"
           + (f" ({len(gone)} deleted during the backup left out)" if gone else ""))
+
+
+def run_migrate_check(args: argparse.Namespace) -> None:
+    """Print the file's schema version and the migrations that would run; exit 1 if any would."""
+    try:
+        db = load_config(args.config, os.environ, {"db": args.db}).db
+    except ConfigError as exc:
+        _fail(str(exc))
+    try:
+        found = plan(db)
+    except FileNotFoundError:
+        _fail(f"no database at {db} (a start would create a new one)")
+    if found.version > found.current:
+        _fail(f"{db} has schema version {found.version}, newer than this sblite's ({found.current}): "
+              "run the sblite that made it")
+    print(f"{db}: schema version {found.version}, this sblite's is {found.current}")
+    if not found.pending:
+        print("up to date: no migration would run")
+        return
+    print(f"{len(found.pending)} migration(s) would run at the next start"
+          + (f", after a copy to {copy_name(db, found.version)}:" if found.version else ":"))
+    for number, description in found.pending:
+        print(f"  {number}: {description}")
+    sys.exit(1)
+
+
+def _fail(message: str) -> NoReturn:
+    """Exit with code 2 (1 means "migrations pending" for `migrate --check`)."""
+    print(f"sblite: {message}", file=sys.stderr)
+    sys.exit(2)
 
 
 def is_loopback(host: str) -> bool:
@@ -158,6 +197,7 @@ async def serve(config: Config) -> None:
     try:
         assert runner.server is not None  # set up above
         listener = await guard.listen(runner.server, config.host, config.port)
+        await app[DATABASE].started()  # removes the copies made before the last upgrade, now that it started
         mode = "prod" if config.prod else "dev"
         log.info("accepting at most %d connections (max_connections; open-file limit %d)",
                  guard.limits.max_connections, open_file_limit())

@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 from collections.abc import Callable
 
 from sblite.store.checkpointer import Checkpointer
+from sblite.store.upgrade import copy_before_migrating, remove_upgrade_copies
 from sblite.store.migrations import migrate
 
 T = TypeVar("T")
@@ -70,6 +71,8 @@ class Database:
         self._reader_conns: list[sqlite3.Connection] = []
         self._reader_lock = threading.Lock()
         self._closed = False
+        # The copy made before this open migrated the file (upgrade.py), if it did.
+        self.upgrade_copy: Path | None = None
 
     async def open(self) -> None:
         """Create the file if needed, switch to WAL and run migrations."""
@@ -126,6 +129,7 @@ class Database:
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         conn = connect(self.path)
         conn.execute("PRAGMA journal_mode = WAL")
+        self.upgrade_copy = copy_before_migrating(conn, self.path)
         migrate(conn)
         self._writer = conn
         if self.path != ":memory:":
@@ -252,6 +256,12 @@ class Database:
     def _committed(self) -> None:
         if self._checkpointer is not None:
             self._checkpointer.committed()
+
+    async def started(self) -> list[Path]:
+        """The server started on this file: unless this open migrated it, remove earlier pre-migration copies."""
+        if self.path == ":memory:" or self.upgrade_copy is not None:
+            return []
+        return await asyncio.to_thread(remove_upgrade_copies, self.path, None)
 
     async def backup_to(self, target: str | Path) -> None:
         """Copy the whole database to `target` with SQLite's online backup API."""
