@@ -18,7 +18,7 @@ from sblite.functions.pool import WorkerPool
 from sblite.functions.service import FunctionLimits, FunctionService
 from sblite.http import auth_routes, db_routes, function_routes, realtime_routes, system_routes, task_routes
 from sblite.http import dashboard_routes, live_channel_routes, overview_routes, user_admin_routes
-from sblite.http import cache_routes, form_routes, oauth_routes, render_routes
+from sblite.http import cache_routes, form_routes, render_routes, unsupported_routes
 from sblite.http.fetcher import Fetcher
 from sblite.http import storage_routes
 from sblite.http import magic_routes, mail_routes
@@ -98,7 +98,7 @@ def create_app(config: Config, *, announce: bool = False, clock: Clock | None = 
     magic_routes.routes.register(app)
     form_routes.setup(app)
     cache_routes.setup(app)
-    oauth_routes.routes.register(app)
+    unsupported_routes.routes.register(app)
     render_routes.setup(app)
     dashboard_routes.setup(app, config)
     return app

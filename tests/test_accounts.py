@@ -214,6 +214,18 @@ async def test_social_login_is_501_with_a_clear_message(api, method, path):
     assert resp.content_type == "text/plain"
 
 
+@pytest.mark.parametrize("method, path, reason", [
+    ("POST", "/extra/sms", "Twilio"),
+    ("POST", "/stripe", "no billing"),
+    ("GET", "/account/portal", "no billing"),
+    ("GET", "/account/auth", "hosted sign-up"),
+    ("POST", "/account/add-db", "/account/init"),
+])
+async def test_hosted_service_routes_are_501_with_their_reason(api, method, path, reason):
+    resp = await api.client.request(method, path, headers={"Origin": "https://site.example"})
+    assert resp.status == 501 and reason in await resp.text()
+
+
 async def test_root_sets_a_role_in_one_account_with_setrole_account_id(api):
     owner, user, own = await _two_accounts(api)
     owner_account = (await _me(api, owner))["accountId"]
