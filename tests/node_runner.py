@@ -45,11 +45,13 @@ def install_node_packages() -> str:
     return node
 
 
-def run_script(node: str, script: str, server: ServerProcess, timeout: float) -> tuple[int | None, str]:
-    """Run tests/node/<script> with SBLITE_URL set; (exit code, or None on timeout, and its output)."""
+def run_script(node: str, script: str, server: ServerProcess, timeout: float,
+               env: dict[str, str] | None = None) -> tuple[int | None, str]:
+    """Run tests/node/<script> with SBLITE_URL (and `env`) set; (exit code, or None on timeout, and its output)."""
     try:
         proc = subprocess.run([node, str(NODE_DIR / script)], cwd=NODE_DIR,
-                              env={**os.environ, "SBLITE_URL": server.url}, capture_output=True, text=True,
+                              env={**os.environ, "SBLITE_URL": server.url, **(env or {})}, capture_output=True,
+                              text=True,
                               timeout=timeout)
         return proc.returncode, proc.stdout + proc.stderr
     except subprocess.TimeoutExpired as exc:

@@ -46,13 +46,18 @@ class ServerProcess:
 
 
 def start_server(
-    workdir: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 20
+    workdir: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 20,
+    program: tuple[str, ...] = (),
 ) -> ServerProcess:
-    """Start `sblite serve` on a free loopback port and wait until /ping answers."""
+    """Start `sblite serve` on a free loopback port and wait until /ping answers.
+
+    `program` is the sblite command to run (an installed `.../bin/sblite`); by default this
+    Python's `-m sblite`.
+    """
     port = free_port()
     log_path = workdir / f"server-{port}.log"
     db = workdir / "sblite.db"
-    cmd = [sys.executable, "-m", "sblite", "serve", "--host", "127.0.0.1", "--port", str(port)]
+    cmd = [*(program or (sys.executable, "-m", "sblite")), "serve", "--host", "127.0.0.1", "--port", str(port)]
     if "--db" not in args:
         cmd += ["--db", str(db)]
     cmd += list(args)
