@@ -8,9 +8,8 @@
 // tag. The last line printed is always `N passed, M failed`; the exit code is non-zero on failure.
 
 import { Backend } from "@staticbackend/js";
-import { area, BASE_URL, check, eq, runSuite, show, TAG } from "./check.mjs";
+import { area, BASE_URL, check, eq, PK, runSuite, show, TAG } from "./check.mjs";
 
-const PK = "dev_memory_pk";
 const sb = new Backend(PK, BASE_URL);
 
 

@@ -9,6 +9,13 @@ if (!BASE_URL || BASE_URL.length < 10) {
   process.exit(2);
 }
 
+// The dev server's credentials unless the environment gives a prod server's (tests/test_package.py
+// reads them from the banner of `sblite serve --prod`).
+export const PK = process.env.SBLITE_PK || "dev_memory_pk";
+export const ADMIN_EMAIL = process.env.SBLITE_ADMIN_EMAIL || "admin@dev.com";
+export const ADMIN_PASSWORD = process.env.SBLITE_ADMIN_PASSWORD || "devpw1234";
+export const ROOT_TOKEN = process.env.SBLITE_ROOT_TOKEN || "safe-to-use-in-dev-root-token";
+
 export const results = { passed: 0, failures: [] };
 
 export function show(value) {

@@ -3,16 +3,14 @@
 //
 //   SBLITE_URL=http://127.0.0.1:8099 node client_suite.mjs
 //
-// The server must run in dev mode (public key `dev_memory_pk`, admin admin@dev.com / devpw1234).
+// Against a dev server (public key `dev_memory_pk`, admin admin@dev.com / devpw1234), or a prod one
+// whose credentials are in SBLITE_PK, SBLITE_ADMIN_EMAIL and SBLITE_ADMIN_PASSWORD (check.mjs).
 // Names (emails, collections) carry a random per-run tag, so the suite can run repeatedly
 // against the same database. The last line printed is always `N passed, M failed`.
 
 import { Backend } from "@staticbackend/js";
-import { area, BASE_URL, check, eq, runSuite, show, TAG } from "./check.mjs";
+import { ADMIN_EMAIL, ADMIN_PASSWORD, area, BASE_URL, check, eq, PK, runSuite, show, TAG } from "./check.mjs";
 
-const PK = "dev_memory_pk";
-const ADMIN_EMAIL = "admin@dev.com";
-const ADMIN_PASSWORD = "devpw1234";
 
 
 const sb = new Backend(PK, BASE_URL);

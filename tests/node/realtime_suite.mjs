@@ -4,20 +4,18 @@
 //
 //   SBLITE_URL=http://127.0.0.1:8099 node realtime_suite.mjs
 //
-// The server must run in dev mode (public key `dev_memory_pk`, root alias
-// `safe-to-use-in-dev-root-token`). Emails, collections and channels carry a random per-run tag,
+// Against a dev server (public key `dev_memory_pk`, root alias `safe-to-use-in-dev-root-token`), or
+// a prod one whose credentials are in SBLITE_PK and SBLITE_ROOT_TOKEN (check.mjs). Emails, collections and channels carry a random per-run tag,
 // so the suite can run repeatedly against the same database. Every wait is bounded. The last line
 // printed is always `N passed, M failed`; the exit code is non-zero on any failure.
 
 import { EventSource } from "eventsource";
 import { Backend } from "@staticbackend/js";
-import { area, BASE_URL, check, eq, runSuite, TAG } from "./check.mjs";
+import { area, BASE_URL, check, eq, PK, ROOT_TOKEN, runSuite, TAG } from "./check.mjs";
 
 // The client calls `new EventSource(url)` and sets `onmessage` / `onerror`.
 globalThis.EventSource = EventSource;
 
-const PK = "dev_memory_pk";
-const ROOT_TOKEN = "safe-to-use-in-dev-root-token";
 const WAIT_MS = 5000; // bound for frames that must arrive
 const SILENCE_MS = 500; // how long to watch for frames that must not arrive
 

@@ -7,10 +7,8 @@
 // The server must run in dev mode. The last line printed is always `N passed, M failed`.
 
 import { Backend } from "@staticbackend/js";
-import { area, BASE_URL, check, eq, runSuite, TAG } from "./check.mjs";
+import { area, BASE_URL, check, eq, PK, ROOT_TOKEN, runSuite, TAG } from "./check.mjs";
 
-const PK = "dev_memory_pk";
-const ROOT_TOKEN = "safe-to-use-in-dev-root-token";
 const sb = new Backend(PK, BASE_URL);
 const NOTES = `notes_${TAG}`;
 const AUTO = `auto_${TAG}`;

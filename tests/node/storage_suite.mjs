@@ -8,9 +8,8 @@
 
 import { deflateSync } from "node:zlib";
 import { Backend } from "@staticbackend/js";
-import { area, BASE_URL, check, eq, runSuite, TAG } from "./check.mjs";
+import { ADMIN_EMAIL, ADMIN_PASSWORD, area, BASE_URL, check, eq, PK, runSuite, TAG } from "./check.mjs";
 
-const PK = "dev_memory_pk";
 const sb = new Backend(PK, BASE_URL);
 
 // In a browser, storeFile(token, form) and resizeImage(token, width, form) call `new FormData(form)`
@@ -207,7 +206,7 @@ async function main() {
   console.log(`sblite storage suite against ${BASE_URL} (run tag ${TAG})`);
   const alice = await register("alice");
   const bob = await register("bob");
-  const admin = await loginAs("admin@dev.com", "devpw1234");
+  const admin = await loginAs(ADMIN_EMAIL, ADMIN_PASSWORD);
   if (!alice.token || !bob.token || !admin.token) return;
   const uploaded = await area("uploadFile / storeFile / reading urls (range, ETag)", () => testUploadsAndReads(alice));
   const resized = await area("resizeImage", () => testResize(alice));
