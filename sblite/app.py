@@ -21,6 +21,7 @@ from sblite.http import dashboard_routes, live_channel_routes, overview_routes, 
 from sblite.http import cache_routes, form_routes, render_routes, unsupported_routes
 from sblite.http.fetcher import Fetcher
 from sblite.http import storage_routes
+from sblite.http import slow_query_routes
 from sblite.http import magic_routes, mail_routes
 from sblite.http.keys import MAGIC, MAIL
 from sblite.http import search_routes
@@ -100,6 +101,7 @@ def create_app(config: Config, *, announce: bool = False, clock: Clock | None = 
     cache_routes.setup(app)
     unsupported_routes.routes.register(app)
     render_routes.setup(app)
+    slow_query_routes.setup(app)
     dashboard_routes.setup(app, config)
     return app
 

@@ -45,6 +45,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("max_body_bytes", 10 * 1024 * 1024, "Largest request body accepted; larger ones get 413."),
     Setting("max_page_size", 1000, "Largest page size for list and query; larger requests are clamped."),
     Setting("read_connections", 4, "SQLite connections used for reads (writes use one connection)."),
+    Setting("slow_query_ms", 200,
+            "Document lists, queries and counts whose reads take at least this many milliseconds are logged (no "
+            "values) and counted in /metrics; repeated ones suggest indexes. 0: every query; -1: off."),
+    Setting("auto_index", False, "Create the indexes the slow-query advisor suggests, as they are suggested."),
     Setting("admin_email", "admin@sblite.local", "Email of the admin user created on first start in prod mode."),
     Setting("allow_account_init", False, "Allow /account/init to create new apps in prod mode (always on in dev)."),
     Setting("email_lookup_root_only", False,
@@ -148,6 +152,8 @@ class Config:
     max_body_bytes: int = _DEFAULTS["max_body_bytes"]
     max_page_size: int = _DEFAULTS["max_page_size"]
     read_connections: int = _DEFAULTS["read_connections"]
+    slow_query_ms: int = _DEFAULTS["slow_query_ms"]
+    auto_index: bool = _DEFAULTS["auto_index"]
     admin_email: str = _DEFAULTS["admin_email"]
     allow_account_init: bool = _DEFAULTS["allow_account_init"]
     email_lookup_root_only: bool = _DEFAULTS["email_lookup_root_only"]
@@ -282,6 +288,8 @@ def validate(config: Config) -> Config:
             raise ConfigError(f"setting {name} must be at least 1")
     if config.forms_per_minute < 1 or config.forms_max_bytes < 1 or config.render_timeout_seconds < 1:
         raise ConfigError("settings forms_per_minute, forms_max_bytes and render_timeout_seconds must be at least 1")
+    if config.slow_query_ms < -1:
+        raise ConfigError("setting slow_query_ms must be -1 (off), 0 (every query) or more")
     if config.max_connections < 0:
         raise ConfigError("setting max_connections must be 0 (from the open-file limit) or more")
     if config.functions_workers < 0:

@@ -10,6 +10,7 @@ from aiohttp import web
 from sblite import __version__
 from sblite.errors import Forbidden, ServerError
 from sblite.http import form_routes, task_routes
+from sblite.http import slow_query_routes
 from sblite.http.connections import CONNECTIONS
 from sblite.http.keys import ACCOUNTS, AUTH_THROTTLE, BUS, CHANNELS, CONFIG, DATABASE, DISPATCHER, FUNCTIONS, HUB
 from sblite.http.keys import PUBLISH_LIMITER
@@ -89,6 +90,7 @@ async def metrics(request: web.Request) -> web.Response:
         *_publish_limit_lines(request.app),
         *task_routes.metric_lines(request.app),
         *form_routes.metric_lines(request.app),
+        *slow_query_routes.metric_lines(request.app),
     ]
     return web.Response(text="\n".join(lines) + "\n", content_type="text/plain", charset="utf-8")
 

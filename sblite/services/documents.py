@@ -12,6 +12,7 @@ from sblite.jsonutil import MAX_DEPTH, dumps, exceeds_depth
 from sblite.model import Identity, Message
 from sblite.permissions import CollectionRules, Level, collection_rules
 from sblite.services.bus import EventBus
+from sblite.services.slow_queries import SlowQueryLog, measured
 from sblite.store import DocumentStore
 from sblite.store.documents import NewDocument, Scope, WithChange, strip_system_keys
 from sblite.timeutil import now_text
@@ -73,6 +74,7 @@ class DocumentService:
         self._store = store
         self._bus = bus
         self._max_page_size = max_page_size
+        self.slow_queries = SlowQueryLog()  # off; the wiring sets the configured one (slow_query_ms)
 
     async def create(self, identity: Identity, collection: str, body: Any, *, depth: int = 0) -> dict[str, Any]:
         """Create one document stamped with the caller's account and user (`depth`: see `Message.depth`)."""
@@ -117,6 +119,7 @@ class DocumentService:
         """A page of readable documents in insertion order (or reversed)."""
         return await self.query(identity, collection, [], Paging(paging.page, paging.size, paging.descending))
 
+    @measured("query")
     async def query(self, identity: Identity, collection: str, raw_clauses: Any, paging: Paging) -> dict[str, Any]:
         """A page of readable documents matching every clause."""
         rules = collection_rules(collection)
@@ -128,6 +131,7 @@ class DocumentService:
                                         order_params, size, _offset(page, size))
         return {"page": page, "size": size, "total": result.total, "results": result.results}
 
+    @measured("count")
     async def count(self, identity: Identity, collection: str, raw_clauses: Any) -> int:
         """How many readable documents match every clause."""
         rules = collection_rules(collection)

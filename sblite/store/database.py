@@ -22,6 +22,7 @@ from collections.abc import Callable
 from sblite.store.checkpointer import Checkpointer
 from sblite.store.upgrade import copy_before_migrating, remove_upgrade_copies
 from sblite.store.migrations import migrate
+from sblite.store.probe import measured
 
 T = TypeVar("T")
 MAX_BATCH = 256
@@ -164,7 +165,7 @@ class Database:
         if self._closed or self._read_pool is None:
             raise DatabaseClosed("the database is closed")
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._read_pool, self._run_read, fn)
+        return await loop.run_in_executor(self._read_pool, self._run_read, measured(fn))  # measured: probe.py
 
     def _run_read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         conn = getattr(self._local, "conn", None)
