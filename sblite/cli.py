@@ -17,6 +17,7 @@ from collections.abc import Callable
 from aiohttp import web
 
 from sblite import __version__, manage, task_cli
+from sblite import index_cli
 from sblite.app import create_app, max_function_workers
 from sblite.config import Config, ConfigError, load_config
 from sblite.files import files_dir_for
@@ -61,6 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     migrate.set_defaults(handler=run_migrate_check)
     manage.register(commands)
     task_cli.register(commands)
+    index_cli.register(commands)
     return parser
 
 

@@ -1,8 +1,11 @@
 """Query clauses (`[field, op, value]`, AND-ed) checked and compiled to parameterised SQL.
 
 Comparisons are typed: numbers compare as numbers and strings as strings; a value of one
-type never matches a field of another. Nothing from a clause is spliced into the SQL text:
-field paths and values are bound parameters, so a clause can only choose among fixed shapes.
+type never matches a field of another. Values are always bound parameters. Field paths are
+bound parameters too, except for fields with an index (`literal` below): an expression index only
+matches a query that spells the same expression, so those paths are written as SQL string
+literals, from a validated path with its quotes doubled. Either way a clause only chooses among
+fixed shapes: the path literal is one token where the parameterised form has a `?`.
 """
 
 from __future__ import annotations
@@ -117,44 +120,68 @@ def json_path(field: str) -> str:
     return "$" + "".join(f'."{part}"' for part in parts)
 
 
-def compile_clauses(clauses: list[Clause]) -> tuple[str, list[Any]]:
-    """SQL conditions (joined with AND, `1` when empty) and their parameters."""
+def sql_text(value: str) -> str:
+    """`value` as an SQL string literal (quotes doubled); callers pass only validated names."""
+    if "\x00" in value:  # SQLite would end the statement's text there
+        raise BadRequest("invalid name: it contains a NUL character")
+    return "'" + value.replace("'", "''") + "'"
+
+
+def field_expression(field: str) -> str:
+    """The SQL expression an index on a document field is built on (and queries must repeat)."""
+    return f"json_extract(data, {sql_text(json_path(field))})"
+
+
+def compile_clauses(clauses: list[Clause], literal: frozenset[str] = frozenset()) -> tuple[str, list[Any]]:
+    """SQL conditions (joined with AND, `1` when empty) and their parameters.
+
+    Fields in `literal` (those with an index) get their path as a literal, and terms an index on
+    the field can serve in front of the typed check, which stays as it is.
+    """
     sql: list[str] = []
     params: list[Any] = []
     for clause in clauses:
-        fragment, values = _compile_clause(clause)
+        fragment, values = _compile_clause(clause, clause.field in literal)
         sql.append(f"({fragment})")
         params.extend(values)
     return (" AND ".join(sql) if sql else NO_FILTER), params
 
 
-def _compile_clause(clause: Clause) -> tuple[str, list[Any]]:
+def _compile_clause(clause: Clause, literal: bool) -> tuple[str, list[Any]]:
     column = SYSTEM_COLUMNS.get(clause.field)
     if column is not None:
         return _compile_column(column, clause)
     path = json_path(clause.field)
+    # `a` is the path in the SQL text: a `?` bound to `path`, or the path as a literal.
+    a, bound = (sql_text(path), []) if literal else ("?", [path])
     op, value = clause.op, clause.value
     if op in ("in", "!in"):
         negate = "NOT " if op == "!in" else ""
-        return (
-            f"{negate}EXISTS (SELECT 1 FROM json_each(data, ?) AS f, json_each(?) AS v WHERE {_IN_MATCH})",
-            [path, dumps_stored(value)],
-        )
+        fragment = f"{negate}EXISTS (SELECT 1 FROM json_each(data, {a}) AS f, json_each(?) AS v WHERE {_IN_MATCH})"
+        if literal and op == "in":  # candidates: a scalar among the values, a JSON null, any array
+            return (f"(json_extract(data, {a}) IN (SELECT value FROM json_each(?)) "
+                    f"OR (? AND json_extract(data, {a}) IS NULL) "
+                    f"OR (json_extract(data, {a}) >= '[' AND json_extract(data, {a}) < '\\')) AND {fragment}",
+                    [dumps_stored(value), int(None in value), dumps_stored(value)])
+        return fragment, [*bound, dumps_stored(value)]
     if value is None:
-        return ("json_type(data, ?) IS NULL OR json_type(data, ?) = 'null'", [path, path]) if op == "==" \
-            else ("json_type(data, ?) IS NOT NULL AND json_type(data, ?) != 'null'", [path, path])
+        return (f"json_type(data, {a}) IS NULL OR json_type(data, {a}) = 'null'", bound * 2) if op == "==" \
+            else (f"json_type(data, {a}) IS NOT NULL AND json_type(data, {a}) != 'null'", bound * 2)
     if isinstance(value, bool):
         wanted = "true" if value else "false"
-        return ("json_type(data, ?) = ?", [path, wanted]) if op == "==" \
-            else ("json_type(data, ?) IS NOT ?", [path, wanted])
+        if op != "==":
+            return f"json_type(data, {a}) IS NOT ?", [*bound, wanted]
+        if literal:  # an index holds true and false as 1 and 0
+            return f"json_extract(data, {a}) = ? AND json_type(data, {a}) = ?", [int(value), wanted]
+        return f"json_type(data, {a}) = ?", [*bound, wanted]
     types = "('integer', 'real')" if isinstance(value, (int, float)) else "('text')"
     if op == "!=":
         return (
-            f"NOT (IFNULL(json_type(data, ?), '') IN {types} AND json_extract(data, ?) = ?)",
-            [path, path, value],
+            f"NOT (IFNULL(json_type(data, {a}), '') IN {types} AND json_extract(data, {a}) = ?)",
+            [*bound, *bound, value],
         )
     sql_op = "=" if op == "==" else op
-    return (f"json_type(data, ?) IN {types} AND json_extract(data, ?) {sql_op} ?", [path, path, value])
+    return f"json_type(data, {a}) IN {types} AND json_extract(data, {a}) {sql_op} ?", [*bound, *bound, value]
 
 
 def _compile_column(column: str, clause: Clause) -> tuple[str, list[Any]]:
@@ -169,8 +196,12 @@ def _compile_column(column: str, clause: Clause) -> tuple[str, list[Any]]:
     return f"{column} {sql_op} ?", [value]
 
 
-def order_by(sort: str | None, descending: bool) -> tuple[str, list[Any]]:
-    """An ORDER BY clause for a `sort` name (a system column or a document field)."""
+def order_by(sort: str | None, descending: bool, literal: frozenset[str] = frozenset()) -> tuple[str, list[Any]]:
+    """An ORDER BY clause for a `sort` name (a system column or a document field), ties in insertion order.
+
+    A field in `literal` (one with an index) is written as the index's expression, so the index
+    gives the order. Documents without the field sort as SQL NULL: first ascending, last descending.
+    """
     direction = "DESC" if descending else "ASC"
     if not sort or sort in ORDER_COLUMNS:
         column = ORDER_COLUMNS.get(sort or "created", "seq")
@@ -178,4 +209,6 @@ def order_by(sort: str | None, descending: bool) -> tuple[str, list[Any]]:
         return f"ORDER BY {column} {direction}{tie_break}", []
     if sort in SYSTEM_COLUMNS:
         return f"ORDER BY {SYSTEM_COLUMNS[sort]} {direction}, seq {direction}", []
+    if sort in literal:
+        return f"ORDER BY {field_expression(sort)} {direction}, seq {direction}", []
     return f"ORDER BY json_extract(data, ?) {direction}, seq {direction}", [json_path(sort)]

@@ -72,6 +72,13 @@ SEEDS: list[tuple[int, str, dict[str, Any]]] = [
                         "origin": "root", "status": "sent", "attempts": 1, "next_at": 0.0, "created": WHEN,
                         "sent": WHEN}),
     (8, "magic_codes", {"app_id": APP, "email": EMAIL, "code_hash": "x", "expires": 0.0, "created": 0.0}),
+    (9, "memberships", {"id": "ms-1", "app_id": APP, "user_id": ROOT_USER, "account_id": ACCOUNT, "role": 50,
+                        "created": WHEN}),
+    (9, "forms", {"id": "fo-1", "app_id": APP, "name": "contact", "data": '{"email":"x@example.com"}',
+                  "created": WHEN}),
+    (9, "cache_queue", {"app_id": APP, "key": "jobs", "value": "first"}),
+    (10, "document_indexes", {"app_id": APP, "collection": "notes", "field": "n", "name": "docfield_fixture",
+                              "created": WHEN}),
 ]
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from sblite import ids
-from sblite.errors import ApiError, BadRequest
+from sblite.errors import BadRequest
 from sblite.http.keys import DOCUMENTS
 from sblite.http.policy import ROOT, USER, USER_OR_PUB, PolicyRoutes, caller
 from sblite.http.request import decode_filter_param, json_body, paging
@@ -27,8 +27,34 @@ async def count(request: web.Request) -> web.Response:
 # Registered before /sudo/{col} so that "index" is not taken for a collection name.
 @routes.post("/sudo/index", ROOT)
 async def create_index(request: web.Request) -> web.Response:
-    """StaticBackend's field index: not offered (documents share one table); say so clearly."""
-    raise ApiError("indexes on document fields are not supported by sblite yet", status=501)
+    """StaticBackend's field index: `?col=&field=` (a dotted path) → true, also when it exists."""
+    root = caller(request)
+    col, field = _query(request, "col"), _query(request, "field")
+    await request.app[DOCUMENTS].create_index(root.app_id, col, field)
+    return json_response(True)
+
+
+@routes.get("/sudo/index", ROOT)
+async def list_indexes(request: web.Request) -> web.Response:
+    """The field indexes of `?col=` (of every collection without it)."""
+    root = caller(request)
+    col = request.query.get("col") or None
+    return json_response(await request.app[DOCUMENTS].list_indexes(root.app_id, col))
+
+
+@routes.delete("/sudo/index", ROOT)
+async def drop_index(request: web.Request) -> web.Response:
+    """Drop the index on `?field=` of `?col=`; 404 when there is none."""
+    root = caller(request)
+    await request.app[DOCUMENTS].drop_index(root.app_id, _query(request, "col"), _query(request, "field"))
+    return json_response(True)
+
+
+def _query(request: web.Request, name: str) -> str:
+    value = request.query.get(name)
+    if not value:
+        raise BadRequest(f"missing query parameter: {name}")
+    return value
 
 
 @routes.post("/db/{col}", USER_OR_PUB)

@@ -7,10 +7,10 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from sblite import filters, ids
-from sblite.errors import BadRequest, ServerError
+from sblite.errors import BadRequest, NotFound, ServerError
 from sblite.jsonutil import MAX_DEPTH, dumps, exceeds_depth
 from sblite.model import Identity, Message
-from sblite.permissions import CollectionRules, Level, collection_rules
+from sblite.permissions import CollectionRules, Level, collection_rules, validate_collection_name
 from sblite.services.bus import EventBus
 from sblite.services.slow_queries import SlowQueryLog, measured
 from sblite.store import DocumentStore
@@ -43,6 +43,15 @@ def access_scope(identity: Identity, collection: str, write: bool) -> Scope:
     """The documents of `collection` that `identity` may read (or write): the rules lists follow."""
     rules = collection_rules(collection)
     return _scope(identity, rules, rules.write if write else rules.read)
+
+
+def _indexable(collection: str, field: str) -> str:
+    """The collection's name once it and the field are valid for an index."""
+    validate_collection_name(collection)
+    if field in filters.SYSTEM_COLUMNS:
+        raise BadRequest(f"{field} is indexed already: indexes are for document fields")
+    filters.json_path(field)
+    return collection
 
 
 def _require_object(value: Any, what: str = "invalid body: a document must be a JSON object") -> dict[str, Any]:
@@ -199,6 +208,20 @@ class DocumentService:
         deleted = await self._change(identity, rules, "db_deleted", depth, lambda with_change: self._store.delete(
             scope, where, params, with_change))
         return len(deleted)
+
+    async def create_index(self, app_id: str, collection: str, field: str) -> bool:
+        """Index a document field of a collection; False when it was indexed already."""
+        return await self._store.indexes.create(app_id, _indexable(collection, field), field, now_text())
+
+    async def list_indexes(self, app_id: str, collection: str | None) -> list[dict[str, Any]]:
+        """The field indexes of a collection (of every collection when None), oldest first."""
+        valid = None if collection is None else validate_collection_name(collection)
+        return await self._store.indexes.list(app_id, valid)
+
+    async def drop_index(self, app_id: str, collection: str, field: str) -> None:
+        """Drop a field index; NotFound when there is none."""
+        if not await self._store.indexes.drop(app_id, _indexable(collection, field), field):
+            raise NotFound(f"no index on {field} in {collection}")
 
     async def collections(self, identity: Identity) -> list[str]:
         """The names of the app's collections that hold documents."""

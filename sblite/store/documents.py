@@ -16,6 +16,7 @@ from sblite.errors import BadRequest
 from sblite.filters import INT64_MAX, INT64_MIN, NO_FILTER
 from sblite.jsonutil import dumps_stored, loads
 from sblite.store.database import Database
+from sblite.store.indexes import IndexStore
 
 _COLUMNS = "id, account_id, owner_id, data"
 # Work that must commit or fail together with a change (the function runs it triggers): called
@@ -119,6 +120,7 @@ class DocumentStore:
 
     def __init__(self, db: Database) -> None:
         self._db = db
+        self.indexes = IndexStore(db)
 
     async def insert(self, app_id: str, collection: str, docs: list[NewDocument], now: str,
                      with_change: WithChange | None = None) -> list[dict[str, Any]]:

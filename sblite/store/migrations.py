@@ -327,6 +327,17 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX cache_queue_key ON cache_queue(app_id, key, seq);
     """,
+    # 10: the indexes on document fields root asked for (each one a partial expression index).
+    """
+    CREATE TABLE document_indexes (
+        app_id TEXT NOT NULL,
+        collection TEXT NOT NULL,
+        field TEXT NOT NULL,
+        name TEXT NOT NULL UNIQUE,
+        created TEXT NOT NULL,
+        PRIMARY KEY (app_id, collection, field)
+    ) WITHOUT ROWID;
+    """,
 )
 
 # What each entry of MIGRATIONS does, in one line (`sblite migrate --check` lists those that would
@@ -341,6 +352,7 @@ DESCRIPTIONS: tuple[str, ...] = (
     "full-text search of documents",
     "the mail outbox and magic-link codes",
     "account memberships, form submissions and cache queues",
+    "indexes on document fields",
 )
 
 
