@@ -11,7 +11,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "sblite"
 
 # Layer of each module, by its dotted name below `sblite` (the first rule that matches wins).
 LAYERS = [
-    ("app", 4), ("cli", 4), ("__main__", 4), ("manage", 4), ("task_cli", 4),
+    ("app", 4), ("cli", 4), ("__main__", 4), ("manage", 4), ("task_cli", 4), ("index_cli", 4),
     ("http", 3),
     ("services", 2), ("functions", 2), ("scheduler", 2),
     ("store", 1),
