@@ -29,6 +29,7 @@ from collections.abc import Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import query
 from common import BenchError, CpuMeter, pocketbase_binary, summary, wrk
 from fanout import chan_in_window, ramp
 from scheduler import scheduler
@@ -36,7 +37,7 @@ from targets import CREATE_BODY, PocketBase, Sblite
 
 Target = Sblite | PocketBase
 Factory = Callable[[Path], Target]  # a fresh target in a folder
-WORKLOADS = ("fresh", "create", "function", "chan_in", "list", "fanout", "sqlite", "scheduler")
+WORKLOADS = ("fresh", "create", "function", "chan_in", "list", "query", "fanout", "sqlite", "scheduler")
 
 
 def log(text: str) -> None:
@@ -184,11 +185,25 @@ def served(targets: list[Target], args: argparse.Namespace, only: set[str], res:
             pocketbase.add_index()  # what PocketBase offers and sblite does not (501)
             res["list_indexed"] = alternate([pocketbase], args.runs, lambda t: drive(
                 t, t.list(), args.seconds, args.list_connections), "list, indexed")
+    if "query" in only:
+        res["query"] = query_workload(targets, args)
     if "fanout" in only:
         rates = [2, 10] if args.quick else [1, 2, 5, 10, 25, 50, 100, 200]
         seconds = min(args.seconds, 5)
         res["fanout"] = alternate(targets, args.runs, lambda t: ramp(t, args.realtime, rates, seconds, 250, log),
                                   "fan-out")
+
+
+def query_workload(targets: list[Target], args: argparse.Namespace) -> dict[str, Any]:
+    """bench/query.py: a short warm-up per phase, then alternating runs (1 s each with --quick)."""
+    seconds = 1 if args.quick else args.seconds
+
+    def measure(ts: list[Target], request_of: Callable[[Target], dict[str, Any]], what: str,
+                connections: int) -> dict[str, list[dict[str, Any]]]:
+        for target in ts if args.warmup else ():
+            drive(target, request_of(target), min(args.warmup, 2), connections)
+        return alternate(ts, args.runs, lambda t: drive(t, request_of(t), seconds, connections), f"query {what}")
+    return query.workload(targets, args.query_documents, measure, log, args.list_connections, args.connections)
 
 
 def machine() -> dict[str, Any]:
@@ -251,6 +266,7 @@ def rows(report: dict[str, Any]) -> list[tuple[str, str, str, str]]:
         runs = res["list_indexed"]["pocketbase"]
         out.append(("the same, PocketBase with an index on the field", "no field indexes (501)",
                     cell(stat(runs, "per_s"), "/s", f", p99 {stat(runs, 'p99_ms')['median']:,.0f} ms"), ""))
+    out += query.rows(res.get("query", {}), report["names"], stat, cell)
     pair(f"function doing one write over HTTP, {conns} connections", "function", "per_s", "/s", p99=True)
     pair("function doing one write per chan_in message over WebSocket, 50 in flight", "chan_in", "per_s", "/s",
          p99=True)
@@ -332,6 +348,7 @@ def render(report: dict[str, Any]) -> str:
         top = span(fan, "load").split("-")[1]
         lines.append(f"Fan-out: the receiving processes and the publisher used at most {top}% "
                      f"of one core, the server {span(fan, 'server')}%.")
+    lines += query.notes(res.get("query", {}), report["names"], stat)
     m, a = report["machine"], report["args"]
     lines.append(f"Medians of {a['runs']} alternating runs (min-max), {a['seconds']} s each; {m['cpus']} x {m['cpu']}, "
                  f"{m['memory_mib']:,} MiB, Python {m['python']}, {m['pocketbase']}, {m['when']}.")
@@ -348,6 +365,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--list-connections", type=int, default=10)
     parser.add_argument("--documents", type=int, default=100_000, help="seeded for the list workload")
+    parser.add_argument("--query-documents", type=int, default=100_000, help="seeded for the query workload")
     parser.add_argument("--realtime", type=int, default=1000, help="idle realtime connections")
     parser.add_argument("--only", default=",".join(WORKLOADS), help=f"comma-separated, of {','.join(WORKLOADS)}")
     parser.add_argument("--transport", choices=("ws", "sse"), default="ws", help="sblite's realtime members")
@@ -358,6 +376,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.quick:
         args.runs, args.seconds, args.warmup, args.documents, args.realtime = 1, 2, 0, 5000, 200
+        args.query_documents = 5000
     return args
 
 
