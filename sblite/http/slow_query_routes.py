@@ -16,18 +16,20 @@ from sblite.services.slow_queries import SlowQueryLog
 routes = PolicyRoutes()
 
 
-def setup(app: web.Application, indexes: IndexOps | None = None) -> None:
+def setup(app: web.Application) -> None:
     """Register the route; once the document service exists, give it the configured slow-query log.
 
-    `indexes` lists and creates field indexes (the document service's); without it nothing is
-    known to be indexed and auto_index stays off.
+    The advisor lists and creates field indexes with the document service's own methods, the
+    ones POST and GET /sudo/index call.
     """
     routes.register(app)
 
     async def context(app: web.Application) -> AsyncIterator[None]:
         config = app[CONFIG]
+        documents = app[DOCUMENTS]
+        indexes: IndexOps = documents
         advisor = IndexAdvisor(indexes, auto_index=config.auto_index)
-        app[DOCUMENTS].slow_queries = SlowQueryLog(config.slow_query_ms, advisor)
+        documents.slow_queries = SlowQueryLog(config.slow_query_ms, advisor)
         yield
         await advisor.close()
 

@@ -110,7 +110,7 @@ class IndexAdvisor:
                 self._suggested.pop(key, None)
                 return
             log.info("index suggested on %s.%s: %d slow queries filtered or sorted on it within %d s "
-                     "(sblite index add %s %s)", collection, field, SUGGEST_AFTER, SUGGEST_WINDOW_SECONDS,
+                     "(sblite index add --col %s --field %s)", collection, field, SUGGEST_AFTER, SUGGEST_WINDOW_SECONDS,
                      collection, field)
             if self.auto_index:
                 await self._create(key, len(existing))
