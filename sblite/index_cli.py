@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 import urllib.parse
 
 from sblite.manage import add_connection_options, call
@@ -33,6 +34,16 @@ def index_drop(args: argparse.Namespace) -> None:
     print(f"dropped the index on {args.field} in {args.col}")
 
 
+def index_suggest(args: argparse.Namespace) -> None:
+    """Print the indexes the slow-query log suggests, each with the command that adds it."""
+    found = call(args, "GET", "/sudo/index/suggestions" + _query(col=args.col))
+    if not found:
+        print("no suggestions (3 slow queries on one field within 10 minutes make one)")
+    for s in found:
+        print(f"{s['collection']:<24} {s['field']:<32} {s['slowQueries']} slow queries, the last {s['lastMs']:,.0f} ms"
+              f" at {s['lastSeen']}: sblite index add --col {s['collection']} --field {shlex.quote(s['field'])}")
+
+
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> \
         argparse._SubParsersAction[argparse.ArgumentParser]:
     """Add the `index` commands; returns their table, for more `index` subcommands."""
@@ -49,4 +60,8 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> \
     sub.add_argument("--col", help="only this collection's")
     add_connection_options(sub)
     sub.set_defaults(handler=index_list)
+    sub = index.add_parser("suggest", help="indexes the slow-query log suggests (repeated slow queries on a field)")
+    sub.add_argument("--col", help="only this collection's")
+    add_connection_options(sub)
+    sub.set_defaults(handler=index_suggest)
     return index
