@@ -6,14 +6,17 @@ import asyncio
 import json
 import logging
 import time
+import urllib.error
+import urllib.request
 from typing import Any
 
 import pytest
 
 from sblite.app import create_app
+from sblite.cli import main
 from sblite.config import ConfigError, load_config
 from tests.conftest import Api, make_config
-from tests.support import DEV_ROOT_TOKEN
+from tests.support import DEV_PK, DEV_ROOT_TOKEN, start_server
 
 SECRET = "sk_live_4f9a8b7c6d5e"  # a value that must never reach a log line
 LOGGER = "sblite.slow_query"
@@ -193,3 +196,48 @@ async def _until(condition, timeout: float = 5.0) -> None:
     while not condition():
         assert time.monotonic() < deadline, "condition not met in time"
         await asyncio.sleep(0.01)
+
+
+def http_json(url: str, body: Any, headers: dict[str, str] | None = None) -> tuple[int, Any]:
+    """POST JSON to a real server: (status, decoded answer or text)."""
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
+                                     headers={"Content-Type": "application/json", "SB-PUBLIC-KEY": DEV_PK,
+                                              **(headers or {})})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
+def _cli(capsys, *argv: str) -> str:
+    try:
+        main(list(argv))
+    except SystemExit as exc:
+        return capsys.readouterr().out + (str(exc.code) if exc.code not in (None, 0) else "")
+    return capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_a_real_server_logs_slow_queries_without_values_and_the_cli_shows_suggestions(capsys, tmp_path):
+    server = start_server(tmp_path, env={"SBLITE_SLOW_QUERY_MS": "0"})
+    try:
+        status, token = http_json(server.url + "/register", {"email": "slow@example.com", "password": "pw-123456"})
+        assert status == 200
+        user = {"SB-PUBLIC-KEY": DEV_PK, "Authorization": f"Bearer {token}"}
+        docs = [{"body": f"b{i}", "secret": SECRET} for i in range(50)]
+        assert http_json(server.url + "/db/msgs?bulk=1", docs, user)[0] == 201
+        conn = ["--url", server.url, "--pk", DEV_PK]
+        assert "no suggestions" in _cli(capsys, "index", "suggest", *conn)
+        for _ in range(3):
+            status, page = http_json(server.url + "/query/msgs", [["secret", "==", SECRET]], user)
+            assert status == 200 and page["total"] == 50
+        shown = _cli(capsys, "index", "suggest", "--col", "msgs", *conn)
+        assert shown.startswith("msgs") and "secret" in shown and "3 slow queries" in shown
+        assert "sblite index add --col msgs --field secret" in shown
+        output = server.output()
+        assert 'WARNING sblite.slow_query: slow query: {"collection": "msgs", "clauses": [["secret", "==", "?"]]' \
+            in output
+        assert SECRET not in output
+    finally:
+        server.stop()
