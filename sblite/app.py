@@ -192,7 +192,8 @@ async def _mail(app: web.Application) -> AsyncIterator[None]:
                         password=config.smtp_password, security=config.smtp_security, ca_file=config.smtp_ca_file,
                         timeout=config.smtp_timeout_seconds) if config.smtp_host else None
     store = MailStore(app[DATABASE])
-    mail = MailService(store, smtp, default_from=config.mail_from, max_attempts=config.mail_max_attempts)
+    mail = MailService(store, smtp, default_from=config.mail_from, max_attempts=config.mail_max_attempts,
+                       keep_sent=config.mail_keep_sent)
     app[MAIL] = mail
     app[MAGIC] = MagicLinks(app[ACCOUNTS], store, mail)
     mail.start()

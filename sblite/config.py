@@ -129,6 +129,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("smtp_timeout_seconds", 30, "Seconds one SMTP conversation may take before the attempt fails."),
     Setting("mail_from", "no-reply@sblite.local", "Sender of mail that names none (sendMail, magic links)."),
     Setting("mail_max_attempts", 5, "Attempts to deliver a mail before it is parked (replayable)."),
+    Setting("mail_keep_sent", 1000, "Sent mails each app keeps in its outbox; older sent ones are deleted."),
 )
 
 _DEFAULTS = {s.name: s.default for s in SETTINGS}
@@ -207,6 +208,7 @@ class Config:
     smtp_timeout_seconds: int = _DEFAULTS["smtp_timeout_seconds"]
     mail_from: str = _DEFAULTS["mail_from"]
     mail_max_attempts: int = _DEFAULTS["mail_max_attempts"]
+    mail_keep_sent: int = _DEFAULTS["mail_keep_sent"]
 
 
 def load_config(

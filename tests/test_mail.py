@@ -123,6 +123,19 @@ async def test_sendmail_is_delivered_with_names_reply_to_and_both_bodies(aiohttp
     assert listed[0]["sent"]
 
 
+async def test_only_the_newest_sent_mails_are_kept(aiohttp_client, tmp_path) -> None:
+    with SmtpServer() as smtp:
+        api = await mail_api(aiohttp_client, tmp_path, mail_keep_sent=2, **smtp_settings(smtp))
+        for n in range(4):
+            assert await api.root("POST", "/sudo/sendmail", json={**GOOD, "subject": f"sent {n}"}) == (200, True)
+            await arrived(smtp, count=n + 1, what=f"mail {n}")
+
+        async def newest_two() -> dict | None:
+            page = await outbox(api, "?status=sent")
+            return page if [m["subject"] for m in page["results"]] == ["sent 3", "sent 2"] else None
+        assert (await eventually(newest_two, what="the two newest sent mails alone"))["total"] == 2
+
+
 async def test_sendmail_body_fills_both_bodies(aiohttp_client, tmp_path) -> None:
     with SmtpServer() as smtp:
         api = await mail_api(aiohttp_client, tmp_path, **smtp_settings(smtp))

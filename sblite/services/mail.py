@@ -88,11 +88,13 @@ class MailService:
     """The outbox and its delivery (implements the functions' `Mailing`)."""
 
     def __init__(self, store: MailStore, smtp: SmtpSettings | None, *, default_from: str, max_attempts: int,
-                 deliver: Deliver = smtp_deliver, clock: Callable[[], float] = time.time) -> None:
+                 keep_sent: int = 1000, deliver: Deliver = smtp_deliver,
+                 clock: Callable[[], float] = time.time) -> None:
         self._store = store
         self._smtp = smtp
         self.default_from = default_from
         self._max_attempts = max_attempts
+        self._keep_sent = keep_sent
         self._deliver = deliver
         self._clock = clock
         self._wake = asyncio.Event()
@@ -192,4 +194,4 @@ class MailService:
             log.log(level, "mail %s to %s: attempt %d failed (%s)%s", mail.id, mail.message.get("to"),
                     retry.attempts, error, ": parked" if retry.park else "")
             return
-        await self._store.mark_sent(mail.id, mail.attempts + 1, now_text())
+        await self._store.mark_sent(mail.id, mail.attempts + 1, now_text(), self._keep_sent)

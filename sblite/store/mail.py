@@ -77,11 +77,18 @@ class MailStore:
         return await self._db.read(lambda c: c.execute(
             "SELECT MIN(next_at) FROM mail_outbox WHERE status = 'queued'").fetchone()[0])
 
-    async def mark_sent(self, mail_id: str, attempts: int, sent: str) -> None:
-        """Record a delivered mail."""
-        await self._db.write(lambda c: c.execute(
-            "UPDATE mail_outbox SET status = 'sent', attempts = ?, sent = ?, last_error = NULL WHERE id = ?",
-            (attempts, sent, mail_id)))
+    async def mark_sent(self, mail_id: str, attempts: int, sent: str, keep: int) -> None:
+        """Record a delivered mail; its app keeps its newest `keep` sent mails, older sent ones go."""
+        def run(conn: sqlite3.Connection) -> None:
+            row = conn.execute(
+                "UPDATE mail_outbox SET status = 'sent', attempts = ?, sent = ?, last_error = NULL WHERE id = ? "
+                "RETURNING app_id", (attempts, sent, mail_id)).fetchone()
+            if row is not None:
+                conn.execute(
+                    "DELETE FROM mail_outbox WHERE app_id = ? AND status = 'sent' AND seq <= (SELECT seq FROM "
+                    "mail_outbox WHERE app_id = ? AND status = 'sent' ORDER BY seq DESC LIMIT 1 OFFSET ?)",
+                    (row[0], row[0], keep))
+        await self._db.write(run)
 
     async def reschedule(self, mail_id: str, attempts: int, next_at: float, error: str, park: bool) -> None:
         """Record a failed attempt: try again at `next_at`, or park the mail."""
