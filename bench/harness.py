@@ -181,9 +181,13 @@ def served(targets: list[Target], args: argparse.Namespace, only: set[str], res:
             target.seed(args.documents)
             log(f"seeded {args.documents:,} into {target.name} in {time.perf_counter() - began:.1f}s")
         res["list"] = load_workload(targets, "list", args, args.list_connections)
-        for pocketbase in (t for t in targets if isinstance(t, PocketBase)):
-            pocketbase.add_index()  # what PocketBase offers and sblite does not (501)
-            res["list_indexed"] = alternate([pocketbase], args.runs, lambda t: drive(
+        try:
+            for target in targets:
+                query.add_indexes(target, "items", ("field",))
+        except BenchError as err:  # an older sblite (--against) without field indexes
+            log(f"list with an index skipped: {err}")
+        else:
+            res["list_indexed"] = alternate(targets, args.runs, lambda t: drive(
                 t, t.list(), args.seconds, args.list_connections), "list, indexed")
     if "query" in only:
         res["query"] = query_workload(targets, args)
@@ -262,10 +266,7 @@ def rows(report: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     lists = args["list_connections"]
     pair(f"page of 25 filtered on one field from {args['documents']:,} documents, {lists} connections",
          "list", "per_s", "/s", p99=True)
-    if "list_indexed" in res:
-        runs = res["list_indexed"]["pocketbase"]
-        out.append(("the same, PocketBase with an index on the field", "no field indexes (501)",
-                    cell(stat(runs, "per_s"), "/s", f", p99 {stat(runs, 'p99_ms')['median']:,.0f} ms"), ""))
+    pair("the same, with an index on the field", "list_indexed", "per_s", "/s", p99=True)
     out += query.rows(res.get("query", {}), report["names"], stat, cell)
     pair(f"function doing one write over HTTP, {conns} connections", "function", "per_s", "/s", p99=True)
     pair("function doing one write per chan_in message over WebSocket, 50 in flight", "chan_in", "per_s", "/s",

@@ -292,11 +292,6 @@ class PocketBase:
         if expect(status, body, "count items")["totalItems"] < count:
             raise BenchError(f"PocketBase sees {body['totalItems']} of {count} seeded records")
 
-    def add_index(self) -> None:
-        """An index on the list collection's filtered field, through the collections API."""
-        body = {"indexes": ["CREATE INDEX idx_items_field ON items (field)"]}
-        expect(*http(self.url + "/api/collections/items", "PATCH", body, self.admin), "add index")
-
     async def hold_realtime(self, count: int, on_event: OnEvent = None) -> list[Any]:
         """`count` SSE streams of /api/realtime, each subscribed to the `bench` collection."""
         return await pocketbase_members(self.url, self.token, count, on_event)
