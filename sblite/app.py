@@ -33,6 +33,8 @@ from sblite.http.keys import (
     REALTIME, TASK_CLOCK, TASKS,
 )
 from sblite.http.middleware import error_middleware
+from sblite.http.client import client_middleware
+from sblite.proxies import TrustedProxies, parse_networks
 from sblite.http.policy import on_response_prepare, policy_middleware
 from sblite.http.system_routes import credentials_banner
 from sblite.ids import new_secret
@@ -68,7 +70,8 @@ def create_app(config: Config, *, announce: bool = False, clock: Clock | None = 
     `clock` is the scheduler's (tests move it instead of waiting); the machine's by default.
     """
     app = web.Application(client_max_size=config.max_body_bytes,
-                          middlewares=[error_middleware, policy_middleware])
+                          middlewares=[client_middleware(TrustedProxies(parse_networks(config.trusted_proxies))),
+                                       error_middleware, policy_middleware])
     app.on_response_prepare.append(on_response_prepare)
     app[CONFIG] = config
     app[TASK_CLOCK] = clock or SystemClock()

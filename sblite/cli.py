@@ -24,6 +24,8 @@ from sblite.files import files_dir_for
 from sblite.http.connections import (
     ConnectionGuard, ConnectionLimits, default_max_connections, open_file_limit,
 )
+from sblite.http.access_log import LOGGER as ACCESS_LOGGER, AccessLogger
+from sblite.logs import configure_logging
 from sblite.services.files import copy_files
 from sblite.store import Database
 from sblite.store.files import FileStore
@@ -160,7 +162,7 @@ def main(argv: list[str] | None = None) -> None:
         })
     except ConfigError as exc:
         sys.exit(f"sblite: {exc}")
-    logging.basicConfig(level=config.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(config.log_level, config.log_format)
     if not config.prod and not is_loopback(config.host):
         sys.exit(f"sblite: dev mode only listens on a loopback address (127.0.0.1, ::1, localhost), "
                  f"not {config.host}. Use --prod (or SBLITE_PROD=1) to serve on other addresses.")
@@ -186,7 +188,8 @@ async def serve(config: Config) -> None:
     app = create_app(config, announce=True)
     guard = ConnectionGuard(connection_limits(config))
     guard.install(app)
-    runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=5,
+    runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=5,
+                           access_log=ACCESS_LOGGER if config.access_log else None, access_log_class=AccessLogger,
                            keepalive_timeout=config.keepalive_timeout_seconds)
     await runner.setup()
     gc.freeze()  # what start-up made lives as long as the server: never traverse it again

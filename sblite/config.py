@@ -8,9 +8,12 @@ from pathlib import Path
 from typing import Any
 from collections.abc import Mapping
 
+from sblite.proxies import parse_networks
+
 ENV_PREFIX = "SBLITE_"
 EVENT_LOOPS = ("auto", "uvloop", "asyncio")
 SMTP_SECURITY = ("starttls", "tls", "none")
+LOG_FORMATS = ("text", "json")
 
 
 class ConfigError(ValueError):
@@ -54,6 +57,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("email_lookup_root_only", False,
             "Answer GET /email (is this email registered?) to root only; recommended in prod."),
     Setting("log_level", "info", "Log level: debug, info, warning or error."),
+    Setting("log_format", "text", "Log lines as text or json (one JSON object a line: time, level, logger, message)."),
+    Setting("access_log", True,
+            "Log one line per request at info level (method, path without secrets, status, duration, client)."),
+    Setting("trusted_proxies", (),
+            "Addresses or CIDR blocks of reverse proxies whose X-Forwarded-For and X-Forwarded-Proto are believed "
+            "(the environment variable: comma-separated). Empty: those headers are ignored."),
     Setting("event_loop", "auto",
             "Event loop: auto (uvloop when it is installed, else asyncio's own), uvloop or asyncio."),
     Setting("auth_throttle_address_failures", 30,
@@ -159,6 +168,9 @@ class Config:
     allow_account_init: bool = _DEFAULTS["allow_account_init"]
     email_lookup_root_only: bool = _DEFAULTS["email_lookup_root_only"]
     log_level: str = _DEFAULTS["log_level"]
+    log_format: str = _DEFAULTS["log_format"]
+    access_log: bool = _DEFAULTS["access_log"]
+    trusted_proxies: tuple[str, ...] = _DEFAULTS["trusted_proxies"]
     event_loop: str = _DEFAULTS["event_loop"]
     auth_throttle_address_failures: int = _DEFAULTS["auth_throttle_address_failures"]
     auth_throttle_address_window_seconds: int = _DEFAULTS["auth_throttle_address_window_seconds"]
@@ -256,6 +268,8 @@ def _from_text(setting: Setting, raw: str) -> Any:
             return int(raw)
         except ValueError:
             raise ConfigError(f"{ENV_PREFIX}{setting.name.upper()} must be a whole number, got {raw!r}") from None
+    if isinstance(setting.default, tuple):
+        return tuple(part.strip() for part in raw.split(",") if part.strip())
     return raw
 
 
@@ -269,6 +283,10 @@ def _coerce(name: str, value: Any) -> Any:
         if isinstance(value, bool) or not isinstance(value, int):
             raise ConfigError(f"setting {name} must be a whole number")
         return value
+    if isinstance(default, tuple):
+        if not isinstance(value, (list, tuple)) or not all(isinstance(item, str) for item in value):
+            raise ConfigError(f"setting {name} must be a list of strings")
+        return tuple(value)
     if not isinstance(value, str):
         raise ConfigError(f"setting {name} must be a string")
     return value
@@ -298,6 +316,12 @@ def validate(config: Config) -> Config:
         raise ConfigError("setting functions_workers must be 0 (six per CPU) or more")
     if config.log_level.lower() not in ("debug", "info", "warning", "error"):
         raise ConfigError("setting log_level must be debug, info, warning or error")
+    if config.log_format not in LOG_FORMATS:
+        raise ConfigError("setting log_format must be text or json")
+    try:
+        parse_networks(config.trusted_proxies)
+    except ValueError as exc:
+        raise ConfigError(f"setting trusted_proxies: {exc}") from None
     if config.event_loop not in EVENT_LOOPS:
         raise ConfigError("setting event_loop must be auto, uvloop or asyncio")
     if config.smtp_security not in SMTP_SECURITY:

@@ -219,6 +219,7 @@ def test_example_config_documents_every_setting_with_its_default() -> None:
     assert list(example) == [s.name for s in SETTINGS]
     for name, default in DEFAULTS.items():
         value: Any = example[name]
+        value = tuple(value) if isinstance(value, list) else value  # TOML lists are tuples in Config
         assert value == default and type(value) is type(default), name
 
 
