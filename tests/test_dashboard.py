@@ -6,8 +6,9 @@ from http.cookies import SimpleCookie
 
 import pytest
 
+from sblite.app import create_app
 from sblite.dashboard.sessions import Sessions
-from tests.conftest import Api
+from tests.conftest import Api, make_config
 from tests.support import DEV_ADMIN_EMAIL, DEV_ADMIN_PASSWORD, DEV_PK, DEV_ROOT_TOKEN
 
 JSON = {"Content-Type": "application/json"}
@@ -51,9 +52,12 @@ async def test_sign_in_sets_a_strict_http_only_cookie_and_answers_the_csrf_token
     assert (await resp.json())["csrf"] == answer["csrf"]
 
 
-async def test_the_cookie_is_secure_when_the_browser_came_over_https(api: Api) -> None:
+@pytest.mark.parametrize("trusted, secure", [(("127.0.0.1",), True), ((), False), (("10.0.0.0/8",), False)])
+async def test_the_cookie_is_secure_when_a_trusted_proxy_says_the_browser_came_over_https(
+        aiohttp_client, tmp_path, trusted: tuple[str, ...], secure: bool) -> None:
+    api = Api(await aiohttp_client(create_app(make_config(tmp_path, trusted_proxies=trusted))))
     _, _, cookies = await sign_in(api, **{"X-Forwarded-Proto": "https"})
-    assert cookies["sblite_session"]["secure"]
+    assert bool(cookies["sblite_session"]["secure"]) is secure
 
 
 async def test_sign_in_with_the_root_token_or_the_dev_alias(api: Api) -> None:

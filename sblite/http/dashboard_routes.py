@@ -195,5 +195,5 @@ def _describe(request: web.Request, session: Session) -> dict[str, Any]:
 
 
 def _https(request: web.Request) -> bool:
-    """Whether the browser reached us over HTTPS (directly, or through a proxy that says so)."""
-    return request.secure or request.headers.get("X-Forwarded-Proto", "").split(",")[0].strip() == "https"
+    """Whether the browser reached us over HTTPS (directly, or through a trusted proxy that says so)."""
+    return request.secure  # the client middleware set the scheme from a trusted X-Forwarded-Proto
