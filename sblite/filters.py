@@ -11,6 +11,7 @@ fixed shapes: the path literal is one token where the parameterised form has a `
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -196,19 +197,48 @@ def _compile_column(column: str, clause: Clause) -> tuple[str, list[Any]]:
     return f"{column} {sql_op} ?", [value]
 
 
+# Clauses an index on their field serves, best first: an equality finds a few entries, a range a
+# stretch of them; `in` (which must also find arrays) reads the whole index, still without the JSON.
+_INDEX_PREFERENCE = (("==",), ("<", "<=", ">", ">="), ("in",))
+
+
+def index_for(clauses: list[Clause], sort: str | None, indexed: Mapping[str, str]) -> str | None:
+    """The name of the index (among `indexed`: field → name) a query should read, if one serves it.
+
+    The sort's index serves only a query without clauses: with clauses, the total counts every
+    match anyway, and reading them in the index's order would not spare sorting them.
+    """
+    for ops in _INDEX_PREFERENCE:
+        for clause in clauses:
+            if clause.op in ops and clause.field in indexed and clause.value is not None:
+                return indexed[clause.field]
+    return indexed.get(sort) if sort and not clauses else None
+
+
 def order_by(sort: str | None, descending: bool, literal: frozenset[str] = frozenset()) -> tuple[str, list[Any]]:
-    """An ORDER BY clause for a `sort` name (a system column or a document field), ties in insertion order.
+    """An ORDER BY clause for a `sort` name (a system column or a document field), ties in insertion order."""
+    key, params = sort_key(sort, literal)
+    return order_sql(key, descending), params
+
+
+def order_sql(key: str, descending: bool, key_alias: str | None = None, seq: str = "seq") -> str:
+    """ORDER BY the sort key (or the column it was selected as), then insertion order."""
+    direction = "DESC" if descending else "ASC"
+    if key == "seq":
+        return f"ORDER BY {seq} {direction}"
+    return f"ORDER BY {key_alias or key} {direction}, {seq} {direction}"
+
+
+def sort_key(sort: str | None, literal: frozenset[str] = frozenset()) -> tuple[str, list[Any]]:
+    """The SQL expression a `sort` name orders by: a column, or a document field's value.
 
     A field in `literal` (one with an index) is written as the index's expression, so the index
     gives the order. Documents without the field sort as SQL NULL: first ascending, last descending.
     """
-    direction = "DESC" if descending else "ASC"
     if not sort or sort in ORDER_COLUMNS:
-        column = ORDER_COLUMNS.get(sort or "created", "seq")
-        tie_break = "" if column == "seq" else f", seq {direction}"
-        return f"ORDER BY {column} {direction}{tie_break}", []
+        return ORDER_COLUMNS.get(sort or "created", "seq"), []
     if sort in SYSTEM_COLUMNS:
-        return f"ORDER BY {SYSTEM_COLUMNS[sort]} {direction}, seq {direction}", []
+        return SYSTEM_COLUMNS[sort], []
     if sort in literal:
-        return f"ORDER BY {field_expression(sort)} {direction}, seq {direction}", []
-    return f"ORDER BY json_extract(data, ?) {direction}, seq {direction}", [json_path(sort)]
+        return field_expression(sort), []
+    return "json_extract(data, ?)", [json_path(sort)]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -125,27 +125,40 @@ class DocumentService:
         return await self._store.get_many(_scope(identity, rules, rules.read), body)
 
     async def list_documents(self, identity: Identity, collection: str, paging: Paging) -> dict[str, Any]:
-        """A page of readable documents in insertion order (or reversed)."""
-        return await self.query(identity, collection, [], Paging(paging.page, paging.size, paging.descending))
+        """A page of readable documents in insertion order (or reversed, or by `sort`)."""
+        return await self.query(identity, collection, [], paging)
 
     @measured("query")
     async def query(self, identity: Identity, collection: str, raw_clauses: Any, paging: Paging) -> dict[str, Any]:
         """A page of readable documents matching every clause."""
         rules = collection_rules(collection)
-        where, params = filters.compile_clauses(filters.parse_clauses(raw_clauses))
-        order, order_params = filters.order_by(paging.sort, paging.descending)
+        clauses = filters.parse_clauses(raw_clauses)
+        scope, literal, index = await self._plan(_scope(identity, rules, rules.read), clauses, paging.sort)
+        where, params = filters.compile_clauses(clauses, literal)
+        key, key_params = filters.sort_key(paging.sort, literal)
         size = max(1, min(paging.size, self._max_page_size))
         page = max(1, paging.page)
-        result = await self._store.page(_scope(identity, rules, rules.read), where, params, order,
-                                        order_params, size, _offset(page, size))
+        result = await self._store.page(scope, where, params, key, key_params, paging.descending, size,
+                                        _offset(page, size), index)
         return {"page": page, "size": size, "total": result.total, "results": result.results}
+
+    async def _plan(self, scope: Scope, clauses: list[filters.Clause],
+                    sort: str | None) -> tuple[Scope, frozenset[str], str | None]:
+        """The scope, the fields written as literals and the index to read, when an index serves the query."""
+        indexed = await self._store.indexes.fields(scope.app_id, scope.collection)
+        index = filters.index_for(clauses, sort, indexed)
+        if index is None:
+            return scope, frozenset(), None
+        return replace(scope, literal=True), frozenset(indexed), index
 
     @measured("count")
     async def count(self, identity: Identity, collection: str, raw_clauses: Any) -> int:
         """How many readable documents match every clause."""
         rules = collection_rules(collection)
-        where, params = filters.compile_clauses(filters.parse_clauses(raw_clauses))
-        return await self._store.count(_scope(identity, rules, rules.read), where, params)
+        clauses = filters.parse_clauses(raw_clauses)
+        scope, literal, index = await self._plan(_scope(identity, rules, rules.read), clauses, None)
+        where, params = filters.compile_clauses(clauses, literal)
+        return await self._store.count(scope, where, params, index)
 
     async def update(self, identity: Identity, collection: str, doc_id: str, body: Any, *,
                      depth: int = 0) -> dict[str, Any]:

@@ -7,18 +7,21 @@ narrower than "everyone", the account (and owner) the rows must belong to.
 from __future__ import annotations
 
 import math
+import re
 import sqlite3
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 from collections.abc import Callable
 
 from sblite.errors import BadRequest
-from sblite.filters import INT64_MAX, INT64_MIN, NO_FILTER
+from sblite.filters import INT64_MAX, INT64_MIN, NO_FILTER, order_sql, sql_text
 from sblite.jsonutil import dumps_stored, loads
 from sblite.store.database import Database
 from sblite.store.indexes import IndexStore
 
+T = TypeVar("T")
 _COLUMNS = "id, account_id, owner_id, data"
+_INDEX_NAME = re.compile(r"docfield_[0-9a-f]{32}")
 # Work that must commit or fail together with a change (the function runs it triggers): called
 # inside the change's transaction with the documents it changed, only when there are some.
 WithChange = Callable[[sqlite3.Connection, list[dict[str, Any]]], None]
@@ -34,11 +37,16 @@ class Scope:
     collection: str
     account_id: str | None = None
     owner_id: str | None = None
+    # App and collection as literals: a field index is a partial index WHERE app_id = '...' AND
+    # collection = '...', which SQLite uses only for a query that says so with the same literals.
+    literal: bool = False
 
     def where(self) -> tuple[str, list[Any]]:
         """SQL conditions selecting this scope's rows."""
-        sql = "app_id = ? AND collection = ?"
-        params: list[Any] = [self.app_id, self.collection]
+        if self.literal:
+            sql, params = f"app_id = {sql_text(self.app_id)} AND collection = {sql_text(self.collection)}", []
+        else:
+            sql, params = "app_id = ? AND collection = ?", [self.app_id, self.collection]
         if self.account_id is not None:
             sql += " AND account_id = ?"
             params.append(self.account_id)
@@ -92,13 +100,59 @@ def _changed(conn: sqlite3.Connection, docs: list[dict[str, Any]],
     return docs
 
 
-def _total(conn: sqlite3.Connection, scope: Scope, filter_sql: str, filter_params: list[Any]) -> int:
+def _source(index: str | None) -> str:
+    """The table, with the index the caller chose (only names the index store made)."""
+    if index is None:
+        return "documents"
+    if not _INDEX_NAME.fullmatch(index):
+        raise ValueError(f"not a field index name: {index!r}")
+    return f'documents INDEXED BY "{index}"'
+
+
+def through(index: str | None, run: Callable[[str | None], T]) -> T:
+    """`run(index)`, or `run(None)` when SQLite cannot read that index: dropped meanwhile, or a WHERE it
+    need not read at all (a clause on a system field with a non-string value is a constant 0)."""
+    try:
+        return run(index)
+    except sqlite3.OperationalError as exc:
+        if index is None or not any(words in str(exc) for words in ("no such index", "no query solution")):
+            raise
+        return run(None)
+
+
+def _total(conn: sqlite3.Connection, scope: Scope, filter_sql: str, filter_params: list[Any],
+           index: str | None = None) -> int:
     where, params = scope.where()
     if filter_sql == NO_FILTER:  # counts kept by triggers: no scan of the collection
         sql = f"SELECT COALESCE(SUM(n), 0) FROM document_counts WHERE {where}"
         return int(conn.execute(sql, params).fetchone()[0])
-    sql = f"SELECT COUNT(*) FROM documents WHERE {where} AND {filter_sql}"
+    sql = f"SELECT COUNT(*) FROM {_source(index)} WHERE {where} AND {filter_sql}"
     return int(conn.execute(sql, (*params, *filter_params)).fetchone()[0])
+
+
+def rows_sql(scope: Scope, filter_sql: str, filter_params: list[Any], key: str, key_params: list[Any],
+             descending: bool, limit: int, offset: int, index: str | None = None) -> tuple[str, list[Any]]:
+    """A page without its total (read through `index` if given): stops after `offset + limit` rows in order."""
+    where, params = scope.where()
+    return (f"SELECT {_COLUMNS} FROM {_source(index)} WHERE {where} AND {filter_sql} "
+            f"{order_sql(key, descending)} LIMIT ? OFFSET ?",
+            [*params, *filter_params, *key_params, limit, offset])
+
+
+def page_sql(scope: Scope, filter_sql: str, filter_params: list[Any], key: str, key_params: list[Any],
+             descending: bool, limit: int, offset: int, index: str | None = None) -> tuple[str, list[Any]]:
+    """One statement for a page and its total: one pass over the matches (through `index` if given).
+
+    The matches' seq and sort key are kept aside once (`hits`), counted, and the page's `limit`
+    taken from them; only those documents are read again, by seq. One row with a NULL id when the
+    page is past the end, so that the total still comes back.
+    """
+    where, params = scope.where()
+    hits = f"SELECT seq, {key} AS k FROM {_source(index)} WHERE {where} AND {filter_sql}"
+    page = f"SELECT seq AS hit, k FROM hits {order_sql(key, descending, 'k')} LIMIT ? OFFSET ?"
+    return (f"WITH hits AS MATERIALIZED ({hits}) SELECT {_COLUMNS}, total FROM (SELECT COUNT(*) AS total FROM hits) "
+            f"LEFT JOIN ({page}) LEFT JOIN documents ON documents.seq = hit {order_sql(key, descending, 'k', 'hit')}",
+            [*key_params, *params, *filter_params, limit, offset])  # the key comes first in the text
 
 
 def _sum(field: str, current: Any, amount: int) -> int | float:
@@ -152,25 +206,24 @@ class DocumentStore:
             "ORDER BY seq", (*params, dumps_stored(ids))).fetchall())
         return [_doc(row) for row in rows]
 
-    async def page(self, scope: Scope, filter_sql: str, filter_params: list[Any], order_sql: str,
-                   order_params: list[Any], limit: int, offset: int) -> Page:
-        """A page of documents in scope matching the compiled filter."""
-        where, params = scope.where()
-        condition = f"{where} AND {filter_sql}"
-        all_params = [*params, *filter_params]
+    async def page(self, scope: Scope, filter_sql: str, filter_params: list[Any], key: str, key_params: list[Any],
+                   descending: bool, limit: int, offset: int, index: str | None = None) -> Page:
+        """A page of documents in scope matching the compiled filter, by sort `key` (`filters.sort_key`)."""
+        def run(conn: sqlite3.Connection, index: str | None) -> Page:
+            if filter_sql == NO_FILTER:  # the total is kept by triggers: only the page is read
+                sql, params = rows_sql(scope, NO_FILTER, [], key, key_params, descending, limit, offset, index)
+                rows = conn.execute(sql, params).fetchall()
+                return Page(total=_total(conn, scope, NO_FILTER, []), results=[_doc(row) for row in rows])
+            sql, params = page_sql(scope, filter_sql, filter_params, key, key_params, descending, limit, offset, index)
+            rows = conn.execute(sql, params).fetchall()
+            return Page(total=int(rows[0]["total"]), results=[_doc(row) for row in rows if row["id"] is not None])
 
-        def run(conn: sqlite3.Connection) -> Page:
-            total = _total(conn, scope, filter_sql, filter_params)
-            rows = conn.execute(
-                f"SELECT {_COLUMNS} FROM documents WHERE {condition} {order_sql} LIMIT ? OFFSET ?",
-                (*all_params, *order_params, limit, offset)).fetchall()
-            return Page(total=total, results=[_doc(row) for row in rows])
+        return await self._db.read(lambda conn: through(index, lambda name: run(conn, name)))
 
-        return await self._db.read(run)
-
-    async def count(self, scope: Scope, filter_sql: str, filter_params: list[Any]) -> int:
-        """How many documents in scope match the compiled filter."""
-        return await self._db.read(lambda conn: _total(conn, scope, filter_sql, filter_params))
+    async def count(self, scope: Scope, filter_sql: str, filter_params: list[Any], index: str | None = None) -> int:
+        """How many documents in scope match the compiled filter, counted through `index` if given."""
+        return await self._db.read(lambda conn: through(
+            index, lambda name: _total(conn, scope, filter_sql, filter_params, name)))
 
     async def update(self, scope: Scope, filter_sql: str, filter_params: list[Any],
                      patch: dict[str, Any], now: str, with_change: WithChange | None = None) -> list[dict[str, Any]]:

@@ -27,7 +27,8 @@ def index_name(app_id: str, collection: str, field: str) -> str:
     return _PREFIX + digest[:32]
 
 
-def _create_sql(app_id: str, collection: str, field: str) -> str:
+def create_sql(app_id: str, collection: str, field: str) -> str:
+    """The statement that creates the index on `field` (validated) of one app's collection."""
     json_path(field)  # raises BadRequest on a bad field name
     return (f'CREATE INDEX IF NOT EXISTS "{index_name(app_id, collection, field)}" ON documents('
             f"{field_expression(field)}, seq) WHERE app_id = {sql_text(app_id)} "
@@ -60,7 +61,7 @@ class IndexStore:
 
     async def create(self, app_id: str, collection: str, field: str, now: str) -> bool:
         """Create the index (one statement in the writer); False when it was there already."""
-        sql = _create_sql(app_id, collection, field)
+        sql = create_sql(app_id, collection, field)
         name = index_name(app_id, collection, field)
 
         def run(conn: sqlite3.Connection) -> bool:
