@@ -4,6 +4,7 @@ real app: indexed fields never suggested, auto_index creating what it suggests, 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -187,3 +188,23 @@ async def test_auto_index_stops_at_its_limit_per_collection(aiohttp_client, tmp_
     await until(refused)
     assert await indexed(api) == ["body"]
     assert await suggested(api) == ["n"]  # still there, for a person to decide
+
+
+async def test_once_auto_index_made_the_index_the_same_query_takes_a_fraction_of_the_steps(aiohttp_client, tmp_path,
+                                                                                         caplog):
+    """Steps show the plan changed: the scan reads every document, the index only the match."""
+    caplog.set_level(logging.INFO, logger=LOGGER)
+    app = await app_api(aiohttp_client, tmp_path, auto_index=True)
+    more = [{"body": f"x{i}", "n": i} for i in range(3000)]
+    assert (await app.api.call("POST", "/db/msgs?bulk=1", app.user, json=more))[0] == 201
+    await slow_queries(app, [["body", "==", "b1"]])
+
+    async def body_indexed() -> bool:
+        return await indexed(app) == ["body"]
+    await until(body_indexed)
+    await slow_queries(app, [["body", "==", "b1"]], times=1)
+    steps = [json.loads(r.getMessage().partition(": ")[2])["steps"] for r in caplog.records
+             if r.name == LOGGER and r.getMessage().startswith("slow query: ")]
+    assert len(steps) == SUGGEST_AFTER + 1
+    assert min(steps[:SUGGEST_AFTER]) >= 20_000  # 3,200 documents scanned
+    assert steps[-1] <= min(steps[:SUGGEST_AFTER]) // 10
