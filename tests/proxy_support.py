@@ -1,7 +1,8 @@
-"""Debian's real nginx on loopback in front of a real `sblite serve`, with the committed deploy/nginx.conf."""
+"""Debian's real nginx or Caddy on loopback in front of a real `sblite serve`, with the committed deploy/ configs."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -95,13 +96,7 @@ class Proxied:
 
     def stop(self) -> int:
         """Stop nginx, then sblite; sblite's exit code."""
-        if self.nginx.poll() is None:
-            self.nginx.send_signal(signal.SIGTERM)
-        try:
-            self.nginx.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.nginx.kill()
-            self.nginx.wait(timeout=10)
+        _end(self.nginx)
         return self.server.stop(signal.SIGTERM)
 
 
@@ -110,11 +105,15 @@ def start_proxied(tmp_path: Path, env: dict[str, str] | None = None, *, http_1_0
     server = start_server(tmp_path, env={"SBLITE_TRUSTED_PROXIES": "127.0.0.1", **(env or {})})
     directory = tmp_path / "nginx"
     directory.mkdir()
-    cert, key = self_signed_certificate(directory)
     https, http = free_port(), free_port()
     site = directory / "site.conf"
-    site.write_text(rewrite_site(SITE.read_text(), upstream=int(server.url.rsplit(":", 1)[1]), https=https,
-                                 http=http, cert=cert, key=key, http_1_0=http_1_0))
+    try:
+        cert, key = self_signed_certificate(directory)
+        site.write_text(rewrite_site(SITE.read_text(), upstream=int(server.url.rsplit(":", 1)[1]), https=https,
+                                     http=http, cert=cert, key=key, http_1_0=http_1_0))
+    except BaseException:
+        server.stop(signal.SIGKILL)
+        raise
     conf = directory / "nginx.conf"
     conf.write_text(main_config(directory, site))
     with open(directory / "stderr.log", "wb") as log:  # nginx keeps its own handle
@@ -137,3 +136,98 @@ def _listening(port: int) -> bool:
             return True
     except OSError:
         return False
+
+
+CADDYFILE = SITE.parent / "Caddyfile"
+
+
+@dataclass
+class Caddied:
+    """Caddy on `url` (plain HTTP: automatic TLS needs a public name) in front of `server`."""
+
+    server: ServerProcess
+    caddy: subprocess.Popen
+    url: str
+    directory: Path
+
+    def as_server(self) -> ServerProcess:
+        """The sblite process as tests/node_runner sees it, reached through Caddy."""
+        return replace(self.server, url=self.url)
+
+    def caddy_log(self) -> str:
+        """Caddy's output so far."""
+        return (self.directory / "caddy.log").read_text(errors="replace")
+
+    def stop(self) -> int:
+        """Stop Caddy, then sblite; sblite's exit code."""
+        _end(self.caddy)
+        return self.server.stop(signal.SIGTERM)
+
+
+def caddy_binary() -> str:
+    """The caddy binary; fails when missing."""
+    found = shutil.which("caddy")
+    if not found:
+        pytest.fail("caddy is required for the reverse-proxy tests: apt-get install caddy")
+    return found
+
+
+def caddy_config(caddy: str, directory: Path, *, upstream: int, port: int) -> str:
+    """The committed Caddyfile as Caddy's JSON, with its site on a loopback port (plain HTTP), its
+    upstream's port changed and the admin endpoint off (a system Caddy may hold port 2019)."""
+    text = CADDYFILE.read_text()
+    changes = (("example.com {", f"http://127.0.0.1:{port} {{"),
+               ("reverse_proxy 127.0.0.1:8099", f"reverse_proxy 127.0.0.1:{upstream}"))
+    for old, new in changes:
+        assert text.count(old) == 1, f"deploy/Caddyfile no longer has exactly one {old!r}: update the test"
+        text = text.replace(old, new)
+    (directory / "Caddyfile").write_text(text)
+    adapted = subprocess.run([caddy, "adapt", "--config", str(directory / "Caddyfile"), "--adapter", "caddyfile"],
+                             capture_output=True, text=True, timeout=30, check=True, env=_caddy_env(directory))
+    config = json.loads(adapted.stdout)
+    config["admin"] = {"disabled": True}
+    for server in config["apps"]["http"]["servers"].values():
+        server["listen"] = [f"127.0.0.1:{port}"]  # Caddy binds every interface for a bare port
+    return json.dumps(config)
+
+
+def start_caddied(tmp_path: Path, env: dict[str, str] | None = None) -> Caddied:
+    """sblite serve (trusting 127.0.0.1) with Caddy in front, both answering; stop() ends both."""
+    caddy = caddy_binary()
+    server = start_server(tmp_path, env={"SBLITE_TRUSTED_PROXIES": "127.0.0.1", **(env or {})})
+    directory = tmp_path / "caddy"
+    directory.mkdir()
+    port = free_port()
+    conf = directory / "caddy.json"
+    try:
+        conf.write_text(caddy_config(caddy, directory, upstream=int(server.url.rsplit(":", 1)[1]), port=port))
+    except BaseException:
+        server.stop(signal.SIGKILL)
+        raise
+    with open(directory / "caddy.log", "wb") as log:  # caddy keeps its own handle
+        proc = subprocess.Popen([caddy, "run", "--config", str(conf)], stdout=log, stderr=subprocess.STDOUT,
+                                env=_caddy_env(directory))
+    caddied = Caddied(server, proc, f"http://127.0.0.1:{port}", directory)
+    deadline = time.monotonic() + 15
+    while not _listening(port):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            caddied.stop()
+            pytest.fail(f"caddy did not start ({proc.poll()}):\n{caddied.caddy_log()}")
+        time.sleep(0.05)
+    return caddied
+
+
+def _caddy_env(directory: Path) -> dict[str, str]:
+    """Caddy's data and config directories inside the test's."""
+    return {**os.environ, "HOME": str(directory), "XDG_DATA_HOME": str(directory / "data"),
+            "XDG_CONFIG_HOME": str(directory / "config")}
+
+
+def _end(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=10)
