@@ -203,11 +203,13 @@ def query_workload(targets: list[Target], args: argparse.Namespace) -> dict[str,
     seconds = 1 if args.quick else args.seconds
 
     def measure(ts: list[Target], request_of: Callable[[Target], dict[str, Any]], what: str,
-                connections: int) -> dict[str, list[dict[str, Any]]]:
+                connections: int, runs: int) -> dict[str, list[dict[str, Any]]]:
         for target in ts if args.warmup else ():
-            drive(target, request_of(target), min(args.warmup, 2), connections)
-        return alternate(ts, args.runs, lambda t: drive(t, request_of(t), seconds, connections), f"query {what}")
-    return query.workload(targets, args.query_documents, measure, log, args.list_connections, args.connections)
+            query.settled(target, drive(target, request_of(target), min(args.warmup, 2), connections))
+        return alternate(ts, runs, lambda t: query.settled(t, drive(t, request_of(t), seconds, connections)),
+                         f"query {what}")
+    return query.workload(targets, args.query_documents, measure, log, args.list_connections, args.connections,
+                          args.runs)
 
 
 def machine() -> dict[str, Any]:

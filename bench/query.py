@@ -4,10 +4,11 @@ Both targets get the same documents in `msgs` (100,000; 5,000 with --quick): `bo
 except one `needle-1`, `n` their position, `tags` two strings (each `t<k>` on 2% of them). Then,
 driven with wrk and alternating the targets: the selective filter on `body` (one match), `in`
 over the `tags` array, the unfiltered page of 25; indexes on `body` and `n`; the selective
-filter again and a range of `n` (10%) sorted by `n`; last, creates into an empty `writes`
-collection with 0, 1 (`body`) and 3 (`body`, `n`, `title`) indexes. sblite indexes through
-`POST /sudo/index`, PocketBase through its collection's `indexes`; PocketBase's rows are
-written straight into its table, as the list workload's are.
+filter again and a range of `n` (10%) sorted by `n`; last, creates, taking turns, into three
+empty collections `writes0`, `writes1` and `writes3` with that many indexes (`body`; `body`, `n`,
+`title`). sblite indexes through `POST /sudo/index`, PocketBase through its collection's
+`indexes`; PocketBase's rows are written straight into its table, as the list workload's are.
+After each run the harness waits for the target to finish what wrk left in flight.
 """
 
 from __future__ import annotations
@@ -15,13 +16,14 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import statistics
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import quote
 
-from common import BenchError, expect, http
+from common import BenchError, expect, http, proc_cpu
 from targets import AUTHED, SBLITE_ROOT, PocketBase, Sblite
 
 Target = Sblite | PocketBase
@@ -35,6 +37,18 @@ READS = (("eq_scan", "selective filter `body == needle-1` (one match), no index"
 INDEXED_READS = (("eq_index", "the selective filter, `body` indexed"),
                  ("range_sort", "range of `n` (10%) sorted by `n`, `n` indexed"))
 CREATES = ((0, ()), (1, ("body",)), (3, ("body", "n", "title")))
+
+
+def settled(target: Target, result: dict[str, Any], timeout: float = 60) -> dict[str, Any]:
+    """`result`, once the target has finished the requests wrk left in flight (a scan can take seconds):
+    they would otherwise run on into the other target's measurement."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        before = sum(proc_cpu(pid) for pid in target.server.pids())
+        time.sleep(0.2)
+        if sum(proc_cpu(pid) for pid in target.server.pids()) - before < 0.02:  # under 10% of a core
+            break
+    return result
 
 
 def docs(start: int, count: int, total: int) -> list[dict[str, Any]]:
@@ -77,11 +91,12 @@ def read_request(target: Target, phase: str, total: int) -> dict[str, Any]:
     return {"url": url, "method": "GET", "body": "", "headers": target.headers}
 
 
-def create_request(target: Target) -> dict[str, Any]:
-    """The wrk request of the create phases."""
+def create_request(target: Target, indexes: int) -> dict[str, Any]:
+    """The wrk request of a create phase: into `writes0`, `writes1` or `writes3` (that many indexes)."""
     if isinstance(target, Sblite):
-        return {"url": target.url + "/db/writes", "method": "POST", "body": WRITE_BODY, "headers": target.headers}
-    return {"url": target.url + "/api/collections/writes/records", "method": "POST", "body": WRITE_BODY,
+        return {"url": f"{target.url}/db/writes{indexes}", "method": "POST", "body": WRITE_BODY,
+                "headers": target.headers}
+    return {"url": f"{target.url}/api/collections/writes{indexes}/records", "method": "POST", "body": WRITE_BODY,
             "headers": {**target.headers, "Content-Type": "application/json"}}
 
 
@@ -111,7 +126,7 @@ def seed_pocketbase(target: PocketBase, total: int) -> None:
               {"name": "tags", "type": "select", "maxSelect": 2, "values": tags},
               {"name": "created", "type": "autodate", "onCreate": True},
               {"name": "updated", "type": "autodate", "onCreate": True, "onUpdate": True}]
-    for name in ("msgs", "writes"):
+    for name in ("msgs", *(f"writes{count}" for count, _fields in CREATES)):
         body = {"name": name, "type": "base", "fields": fields,
                 "createRule": AUTHED, "listRule": AUTHED, "viewRule": AUTHED}
         expect(*http(target.url + "/api/collections", "POST", body, target.admin), f"create collection {name}")
@@ -151,13 +166,18 @@ def expected(phase: str, total: int) -> int:
             "range_sort": total // 10}[phase]
 
 
-# measure(targets, request of a target, what, connections): every run's figures by target name
-Measure = Callable[[list[Target], Callable[[Target], dict[str, Any]], str, int], dict[str, list[dict[str, Any]]]]
+# measure(targets, request of a target, what, connections, runs): every run's figures by target name
+Measure = Callable[[list[Target], Callable[[Target], dict[str, Any]], str, int, int],
+                   dict[str, list[dict[str, Any]]]]
 
 
 def workload(targets: list[Target], total: int, measure: Measure, log: Callable[[str], None],
-             read_connections: int, create_connections: int) -> dict[str, Any]:
-    """Every phase, each alternating the targets through `measure`; results by phase, then setup figures."""
+             read_connections: int, create_connections: int, runs: int) -> dict[str, Any]:
+    """Every phase, each alternating the targets through `measure`; results by phase, then setup figures.
+
+    The create phases take turns, one run each per round in a rotating order, each into its own
+    collection, so that neither the order nor a collection's growth favours one of them.
+    """
     res: dict[str, Any] = {}
     setup: dict[str, Any] = {"load_before": os.getloadavg()}
     for target in targets:
@@ -171,7 +191,8 @@ def workload(targets: list[Target], total: int, measure: Measure, log: Callable[
                 if found != expected(phase, total):
                     raise BenchError(f"{target.name} {phase}: {found} matches, expected {expected(phase, total)}")
             setup[f"load_{phase}"] = os.getloadavg()
-            res[phase] = measure(targets, lambda t, p=phase: read_request(t, p, total), phase, read_connections)
+            res[phase] = measure(targets, lambda t, p=phase: read_request(t, p, total), phase, read_connections,
+                                 runs)
 
     reads(READS)
     for target in targets:
@@ -181,9 +202,15 @@ def workload(targets: list[Target], total: int, measure: Measure, log: Callable[
     for count, fields in CREATES:
         for target in targets:
             if fields:
-                add_indexes(target, "writes", fields)
-        setup[f"load_create_{count}"] = os.getloadavg()
-        res[f"create_{count}"] = measure(targets, create_request, f"creates, {count} indexes", create_connections)
+                add_indexes(target, f"writes{count}", fields)
+    for turn in range(runs):
+        setup[f"load_creates_{turn + 1}"] = os.getloadavg()
+        for count, _fields in CREATES[turn % 3:] + CREATES[:turn % 3]:
+            order = targets if turn % 2 == 0 else targets[::-1]
+            measured = measure(order, lambda t, n=count: create_request(t, n), f"creates, {count} indexes",
+                               create_connections, 1)
+            for name, found in measured.items():
+                res.setdefault(f"create_{count}", {}).setdefault(name, []).extend(found)
     res["setup"] = setup
     return res
 
@@ -192,8 +219,9 @@ def rows(res: dict[str, Any], names: list[str], stat: Callable[..., dict[str, An
          cell: Callable[..., str]) -> list[tuple[str, str, str, str]]:
     """The workload's table rows: (what, sblite, the other, sblite/other)."""
     out = []
-    labels = [*READS, *INDEXED_READS, *((f"create_{n}", f"creates/s, {n} indexes on the collection ({', '.join(f)})"
-                                         if f else "creates/s, no index") for n, f in CREATES)]
+    labels = [*READS, *INDEXED_READS, *((f"create_{n}", f"creates/s, {n} index{'es' if n > 1 else ''} on the "
+                                         f"collection ({', '.join(f)})" if f else "creates/s, no index")
+                                        for n, f in CREATES)]
     for key, label in labels:
         if key not in res:
             continue
@@ -219,6 +247,11 @@ def notes(res: dict[str, Any], names: list[str], stat: Callable[..., dict[str, A
         lines.append(f"{name}: the indexed selective filter at {speedup:,.1f}x the rate of the unindexed one; "
                      f"creates with 1 index at {with_one:.0f}% of the rate with none, with 3 at {with_three:.0f}% "
                      "(medians).")
+        if "create_3" in res:
+            cpu = [statistics.median(10_000 * r["cpu"]["server"] / r["per_s"] for r in res[f"create_{n}"][name])
+                   for n in (0, 1, 3)]
+            lines.append(f"{name}: server CPU per create (steadier than the rate on a busy machine) "
+                         f"{cpu[0]:,.0f} µs with no index, {cpu[1]:,.0f} with 1, {cpu[2]:,.0f} with 3 (medians).")
     setup = res.get("setup", {})
     if "load_before" in setup:
         lines.append("Load average (1, 5, 15 min) before the query workload: "
