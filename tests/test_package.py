@@ -9,6 +9,7 @@ can be imported, and every real-client suite passes against it with the credenti
 from __future__ import annotations
 
 import importlib.util
+import os
 import re
 import shutil
 import signal
@@ -30,6 +31,9 @@ REPO = Path(__file__).resolve().parent.parent
 PACKAGE = REPO / "sblite"
 SUITES = sorted(path.name for path in (REPO / "tests" / "node").glob("*_suite.mjs"))
 # What a checkout has that a build must not see (caches, local environments, databases).
+# The installed commands run without PYTHONPATH (empty counts as unset), so only the new environment's
+# site-packages can provide sblite.
+CLEAN_ENV = {**os.environ, "PYTHONPATH": ""}
 NOT_SOURCE = shutil.ignore_patterns(".git", ".venv", "node_modules", "__pycache__", ".mypy_cache", ".pytest_cache",
                                     ".hypothesis", ".ruff_cache", "build", "dist", "*.egg-info", "artifacts",
                                     "*.db", "*.db-wal", "*.db-shm")
@@ -91,15 +95,16 @@ def test_installed_wheel_serves_prod_and_passes_the_real_client_suites(dist: dic
     # No pip inside the new environment: this Python's pip installs into it (seconds faster).
     _run([sys.executable, "-m", "venv", "--without-pip", str(venv)], timeout=60)
     _run([sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"), "install", "--quiet",
-          str(dist["wheel"])], timeout=300)
+          str(dist["wheel"])], timeout=300, env=CLEAN_ENV)
     where = _run([str(venv / "bin" / "python"), "-c", "import sblite; print(sblite.__file__)"], timeout=30,
-                 cwd=run_dir).stdout.strip()
+                 cwd=run_dir, env=CLEAN_ENV).stdout.strip()
     assert Path(where).is_relative_to(venv), f"sblite imported from {where}, not the new environment"
     sblite_bin = str(venv / "bin" / "sblite")
-    version = _run([sblite_bin, "--version"], timeout=30, cwd=run_dir).stdout.strip()
+    version = _run([sblite_bin, "--version"], timeout=30, cwd=run_dir, env=CLEAN_ENV).stdout.strip()
     assert version == f"sblite {sblite.__version__}"
 
-    server = start_server(run_dir, "--prod", "--db", str(run_dir / "data" / "sblite.db"), program=(sblite_bin,))
+    server = start_server(run_dir, "--prod", "--db", str(run_dir / "data" / "sblite.db"), program=(sblite_bin,),
+                          env={"PYTHONPATH": ""})
     try:
         banner = server.output()
         credentials = {
