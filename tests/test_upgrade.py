@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sqlite3
 import subprocess
 import sys
@@ -104,9 +105,20 @@ async def test_a_new_file_and_an_up_to_date_one_are_never_copied(tmp_path: Path)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["new.db"]
 
 
-def _check(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "sblite", "migrate", "--check", *args],
-                          capture_output=True, text=True, timeout=30)
+def _check(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "sblite", "migrate", "--check", *args], capture_output=True,
+                          text=True, timeout=30, env={**os.environ, **(env or {})}, cwd=cwd)
+
+
+@pytest.mark.parametrize("where", ["--db", "--config", "SBLITE_DB", "default"])
+def test_migrate_check_finds_the_file_as_the_server_does(tmp_path: Path, where: str) -> None:
+    path = tmp_path / "sblite.db"
+    make_fixture(path, CURRENT - 1)
+    (tmp_path / "sblite.toml").write_text(f"db = {json.dumps(str(path))}\n")
+    args, env = {"--db": (["--db", str(path)], {}), "--config": (["--config", str(tmp_path / "sblite.toml")], {}),
+                 "SBLITE_DB": ([], {"SBLITE_DB": str(path)}), "default": ([], {})}[where]
+    proc = _check(*args, env=env, cwd=tmp_path)
+    assert proc.returncode == 1 and f"schema version {CURRENT - 1}," in proc.stdout, proc
 
 
 @pytest.mark.parametrize("version", [1, CURRENT - 1, CURRENT])
