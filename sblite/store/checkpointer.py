@@ -4,6 +4,11 @@ SQLite normally checkpoints inside the commit that pushes the WAL past 1,000 pag
 commit (with every write queued behind it) waits for the copy and its fsync: tens of
 milliseconds on a small VPS. Here the writer never checkpoints; this thread does, on its own
 connection, with PASSIVE checkpoints that never block the writer or the readers.
+
+PASSIVE is also what Litestream needs (README "Backups"): it never copies past the oldest reader,
+so it cannot move past the read transaction Litestream holds open. A RESTART or TRUNCATE
+checkpoint would hold the write lock while waiting for that reader, and every write would wait
+(tests/test_litestream.py stalls that way).
 """
 
 from __future__ import annotations
