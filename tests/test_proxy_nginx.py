@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -17,7 +18,7 @@ import pytest
 from sblite.app import create_app
 from tests.conftest import Api, make_config
 from tests.node_runner import assert_suite_passed, install_node_packages, run_script
-from tests.proxy_support import Proxied, start_proxied
+from tests.proxy_support import Proxied, run_client, start_proxied
 from tests.realtime_clients import WsClient
 from tests.support import DEV_ADMIN_EMAIL, DEV_ADMIN_PASSWORD, DEV_PK
 
@@ -64,9 +65,8 @@ async def _call(session: aiohttp.ClientSession, stack: Proxied, method: str, pat
 
 
 def test_websocket_members_talk_through_nginx(proxied: Proxied) -> None:
-    # Its own event loop, run to the end: TLS connections finish closing before the loop does.
     # (SSE through nginx: the realtime suite above, with the real client.)
-    asyncio.run(_websocket_members_talk(proxied))
+    run_client(_websocket_members_talk(proxied))
 
 
 async def _websocket_members_talk(proxied: Proxied) -> None:
@@ -89,7 +89,11 @@ async def _websocket_members_talk(proxied: Proxied) -> None:
             await bob.close()
 
 
-async def test_the_throttle_sees_the_address_nginx_forwarded(proxied: Proxied) -> None:
+def test_the_throttle_sees_the_address_nginx_forwarded(proxied: Proxied) -> None:
+    run_client(_throttle_sees_the_forwarded_address(proxied))
+
+
+async def _throttle_sees_the_forwarded_address(proxied: Proxied) -> None:
     # Clients on 127.0.0.2 and 127.0.0.3 (no trusted proxies: only 127.0.0.1 is) reach nginx, which
     # appends the address it saw to X-Forwarded-For; what a client writes there itself is ignored.
     async def fail_logins(address: str, count: int, claim: str | None = None) -> list[int]:
@@ -104,11 +108,20 @@ async def test_the_throttle_sees_the_address_nginx_forwarded(proxied: Proxied) -
     assert await fail_logins("127.0.0.2", 3, claim="203.0.113.1") == [401, 401, 401]
     assert await fail_logins("127.0.0.2", 1, claim="203.0.113.2") == [429]  # a new claim is no new client
     assert await fail_logins("127.0.0.3", 1) == [401]  # another client is not locked out
-    access = [line for line in proxied.server.output().splitlines() if "sblite.access" in line and "/login" in line]
+    deadline = time.monotonic() + 5  # an access line is written just after its response is sent
+    while True:
+        access = [line for line in proxied.server.output().splitlines() if "sblite.access: POST /login" in line]
+        if len(access) == 5 or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.02)
     assert [line.rsplit(" ", 1)[1] for line in access] == ["127.0.0.2"] * 4 + ["127.0.0.3"], access
 
 
-async def test_the_dashboard_cookie_is_secure_behind_https_nginx(proxied: Proxied) -> None:
+def test_the_dashboard_cookie_is_secure_behind_https_nginx(proxied: Proxied) -> None:
+    run_client(_dashboard_cookie_is_secure(proxied))
+
+
+async def _dashboard_cookie_is_secure(proxied: Proxied) -> None:
     body = {"email": DEV_ADMIN_EMAIL, "password": DEV_ADMIN_PASSWORD}
     async with aiohttp.ClientSession() as session, \
             session.post(proxied.url + "/_/session", ssl=proxied.ssl_context(), json=body) as resp:
