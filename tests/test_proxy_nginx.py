@@ -129,7 +129,7 @@ async def _dashboard_cookie_is_secure(proxied: Proxied) -> None:
         assert resp.cookies["sblite_session"]["secure"]  # nginx said https, from a trusted address
 
 
-def test_plain_http_is_redirected_to_https(proxied: Proxied) -> None:
+def test_plain_http_is_redirected_to_https_but_for_certificate_challenges(proxied: Proxied) -> None:
     class NoRedirect(urllib.request.HTTPRedirectHandler):
         def redirect_request(self, *args: object) -> None:
             return None
@@ -139,6 +139,10 @@ def test_plain_http_is_redirected_to_https(proxied: Proxied) -> None:
         opener.open(proxied.http_url + "/ping?x=1", timeout=5)
     with info.value:
         assert info.value.code == 301 and info.value.headers["Location"] == "https://127.0.0.1/ping?x=1"
+    with pytest.raises(urllib.error.HTTPError) as info:  # certbot's challenges are answered, not redirected
+        opener.open(proxied.http_url + "/.well-known/acme-challenge/none", timeout=5)
+    with info.value:
+        assert info.value.code == 404
 
 
 @pytest.mark.parametrize("trusted", [(), ("10.0.0.0/8",)], ids=["none", "another-network"])
