@@ -8,12 +8,11 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from sblite.errors import BadRequest
-from sblite.http.keys import ACCOUNTS, AUTH_THROTTLE, CONFIG
+from sblite.http.attempts import account_key, limited
+from sblite.http.keys import ACCOUNTS, CONFIG
 from sblite.http.policy import OPEN, ROOT, USER, PolicyRoutes, caller
 from sblite.http.request import json_body, request_app, request_root
-from sblite.http.responses import error_response, json_response, token_response
-from sblite.model import App
-from sblite.services.accounts import MAX_EMAIL_LENGTH
+from sblite.http.responses import json_response, token_response
 
 routes = PolicyRoutes()
 
@@ -24,29 +23,10 @@ def _object(value: object) -> dict[str, Any]:
     return value
 
 
-def _account(app: App, email: object) -> tuple[str, str] | None:
-    """The key the per-account attempt limits use (bounded in size: it is held in memory)."""
-    if not isinstance(email, str):
-        return None
-    return app.id, email.strip().lower()[:MAX_EMAIL_LENGTH]
-
-
 async def _limited(request: web.Request, action: str, account: tuple[str, str] | None,
                    attempt: Callable[[], Awaitable[Any]]) -> web.Response:
-    """Run `attempt` within the attempt limits: its result as JSON, or 429 before it runs."""
-    throttle = request.app[AUTH_THROTTLE]
-    ticket = throttle.begin(action, request.remote, account)
-    if ticket.refused:
-        response = error_response(429, ticket.message)
-        response.headers["Retry-After"] = str(ticket.retry_after)
-        return response
-    try:
-        result = await attempt()
-    except BaseException:
-        throttle.failed(ticket)
-        raise
-    throttle.succeeded(ticket)
-    return token_response(result)
+    """Run `attempt` within the attempt limits: its result as JSON (a token's headers), or 429 before it runs."""
+    return token_response(await limited(request, action, account, attempt))
 
 
 @routes.post("/register", OPEN)
@@ -55,7 +35,7 @@ async def register(request: web.Request) -> web.Response:
     app = await request_app(request)
     body = _object(await json_body(request))
     email = body.get("email")
-    return await _limited(request, "register", _account(app, email),
+    return await _limited(request, "register", account_key(app, email),
                           lambda: request.app[ACCOUNTS].register(app, email, body.get("password")))
 
 
@@ -65,7 +45,7 @@ async def login(request: web.Request) -> web.Response:
     app = await request_app(request)
     body = _object(await json_body(request))
     email = body.get("email")
-    return await _limited(request, "login", _account(app, email),
+    return await _limited(request, "login", account_key(app, email),
                           lambda: request.app[ACCOUNTS].login(app, email, body.get("password"), body.get("accountId")))
 
 
@@ -111,7 +91,7 @@ async def reset_password(request: web.Request) -> web.Response:
         await request.app[ACCOUNTS].reset_password(app, email, body.get("code"), body.get("password"))
         return True
 
-    return await _limited(request, "reset", _account(app, email), attempt)
+    return await _limited(request, "reset", account_key(app, email), attempt)
 
 
 @routes.get("/account/users", USER)
@@ -129,7 +109,7 @@ async def add_user(request: web.Request) -> web.Response:
     body = _object(await json_body(request))
     email = body.get("email")
     # Adding an existing user checks its password: limited as logins are, so it cannot be used to guess one.
-    return await _limited(request, "login", _account(await request_app(request), email),
+    return await _limited(request, "login", account_key(await request_app(request), email),
                           lambda: request.app[ACCOUNTS].add_user(identity, email, body.get("password")))
 
 

@@ -17,12 +17,12 @@ from sblite.config import Config
 from sblite.dashboard.sessions import Session, Sessions, csrf_ok
 from sblite.errors import ApiError, BadRequest, Forbidden, ServerError, Unauthorized
 from sblite.http.dashboard_auth import COOKIE, CSRF_HEADER, SESSIONS, resolve, session_of
-from sblite.http.keys import ACCOUNTS, AUTH_THROTTLE, CONFIG, DATABASE
+from sblite.http.attempts import account_key, limited
+from sblite.http.keys import ACCOUNTS, CONFIG, DATABASE
 from sblite.http.policy import PROBE, PolicyRoutes
 from sblite.http.request import json_body
 from sblite.http.responses import error_response, json_response, token_response
 from sblite.model import ROOT_ROLE, App, Identity
-from sblite.services.accounts import MAX_EMAIL_LENGTH
 from sblite.store.overview import OverviewStore
 
 routes = PolicyRoutes()
@@ -92,23 +92,12 @@ async def sign_in(request: web.Request) -> web.Response:
     email = body.get("email")
     app = None if token is not None else await _app_to_sign_in(request, pk)
     # The same attempt limits as /login, keyed the same way (an app's account by email, per address).
-    account = None if app is None or not isinstance(email, str) else (
-        app.id, email.strip().lower()[:MAX_EMAIL_LENGTH])
-    throttle = request.app[AUTH_THROTTLE]
-    ticket = throttle.begin("login", request.remote, account)
-    if ticket.refused:
-        response = error_response(429, ticket.message)
-        response.headers["Retry-After"] = str(ticket.retry_after)
-        return response
-    try:
+    async def attempt() -> Session:
         if app is None:
-            session = await _root_session(request, str(token).strip(), pk)
-        else:
-            session = await _admin_session(request, app, email, body.get("password"))
-    except BaseException:
-        throttle.failed(ticket)
-        raise
-    throttle.succeeded(ticket)
+            return await _root_session(request, str(token).strip(), pk)
+        return await _admin_session(request, app, email, body.get("password"))
+
+    session = await limited(request, "login", account_key(app, email), attempt)
     response = token_response(_describe(request, session))
     response.set_cookie(COOKIE, session.id, httponly=True, samesite="Strict", secure=_https(request), path="/",
                         max_age=request.app[CONFIG].session_ttl_seconds)

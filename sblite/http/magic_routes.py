@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from sblite.http.keys import AUTH_THROTTLE, MAGIC
+from sblite.http.attempts import account_key, limited
+from sblite.http.keys import MAGIC
 from sblite.http.policy import OPEN, PolicyRoutes
 from sblite.http.request import json_body, request_app
-from sblite.http.responses import error_response, json_response, token_response
-from sblite.services.accounts import MAX_EMAIL_LENGTH
+from sblite.http.responses import json_response, token_response
 
 routes = PolicyRoutes()
 
@@ -26,17 +26,6 @@ async def sign_in(request: web.Request) -> web.Response:
     """`?email=&code=`: the session token for a right, live code; 401 otherwise, 429 past the attempt limits."""
     app = await request_app(request)
     email, code = request.query.get("email"), request.query.get("code")
-    account = (app.id, email.strip().lower()[:MAX_EMAIL_LENGTH]) if email else None
-    throttle = request.app[AUTH_THROTTLE]
-    ticket = throttle.begin("login", request.remote, account)
-    if ticket.refused:
-        response = error_response(429, ticket.message)
-        response.headers["Retry-After"] = str(ticket.retry_after)
-        return response
-    try:
-        token = await request.app[MAGIC].complete(app, email, code)
-    except BaseException:
-        throttle.failed(ticket)
-        raise
-    throttle.succeeded(ticket)
+    token = await limited(request, "login", account_key(app, email or None),
+                          lambda: request.app[MAGIC].complete(app, email, code))
     return token_response(token)
