@@ -58,7 +58,7 @@ SETTINGS: tuple[Setting, ...] = (
             "Answer GET /email (is this email registered?) to root only; recommended in prod."),
     Setting("log_level", "info", "Log level: debug, info, warning or error."),
     Setting("log_format", "text", "Log lines as text or json (one JSON object a line: time, level, logger, message)."),
-    Setting("access_log", True,
+    Setting("access_log", False,
             "Log one line per request at info level (method, path without secrets, status, duration, client)."),
     Setting("trusted_proxies", (),
             "Addresses or CIDR blocks of reverse proxies whose X-Forwarded-For and X-Forwarded-Proto are believed "

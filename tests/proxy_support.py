@@ -108,7 +108,8 @@ class Proxied:
 
 def start_proxied(tmp_path: Path, env: dict[str, str] | None = None, *, http_1_0: bool = False) -> Proxied:
     """sblite serve (trusting 127.0.0.1) with nginx in front, both answering; stop() ends both."""
-    server = start_server(tmp_path, env={"SBLITE_TRUSTED_PROXIES": "127.0.0.1", **(env or {})})
+    server = start_server(tmp_path, env={"SBLITE_TRUSTED_PROXIES": "127.0.0.1", "SBLITE_ACCESS_LOG": "true",
+                                         **(env or {})})
     directory = tmp_path / "nginx"
     directory.mkdir()
     https, http = free_port(), free_port()

@@ -63,7 +63,8 @@ def test_json_lines_hold_the_traceback_and_stay_one_line() -> None:
 
 @pytest.mark.slow
 def test_sblite_serve_writes_json_access_lines(tmp_path: Path) -> None:
-    server = start_server(tmp_path, env={"SBLITE_LOG_FORMAT": "json", "SBLITE_TRUSTED_PROXIES": "127.0.0.1"})
+    server = start_server(tmp_path, env={"SBLITE_LOG_FORMAT": "json", "SBLITE_TRUSTED_PROXIES": "127.0.0.1",
+                                         "SBLITE_ACCESS_LOG": "true"})
     try:
         request = urllib.request.Request(server.url + "/ping?token=abc&n=1", headers={"X-Forwarded-For": "203.0.113.9"})
         with urllib.request.urlopen(request, timeout=5) as resp:
