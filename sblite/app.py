@@ -95,7 +95,6 @@ def create_app(config: Config, *, announce: bool = False, clock: Clock | None = 
     overview_routes.routes.register(app)
     live_channel_routes.routes.register(app)
     user_admin_routes.routes.register(app)
-    # Routes of issue 15's areas (storage, search, mail, forms, accounts) register below, one line each.
     search_routes.routes.register(app)
     storage_routes.routes.register(app)
     mail_routes.routes.register(app)

@@ -269,7 +269,7 @@ MIGRATIONS: tuple[str, ...] = (
             FROM search_collections AS s WHERE s.app_id = NEW.app_id AND s.collection = NEW.collection;
     END
     """,
-    # 8: mail outbox and magic-link codes (reserved)
+    # 8: mail outbox and magic-link codes
     """
     CREATE TABLE mail_outbox (
         seq INTEGER PRIMARY KEY,
