@@ -11,6 +11,7 @@ import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 DEV_PK = "dev_memory_pk"
 DEV_ADMIN_EMAIL = "admin@dev.com"
@@ -77,3 +78,14 @@ def start_server(
             time.sleep(0.05)
     server.stop(signal.SIGKILL)
     raise RuntimeError(f"sblite serve did not answer within {timeout}s:\n{server.output()}")
+
+
+def run_cli(capsys: Any, *argv: str) -> str:
+    """Run the command line in this process; what it printed, or the error it exited with."""
+    from sblite.cli import main  # the wiring layer, imported only by the tests that drive the CLI
+
+    try:
+        main(list(argv))
+    except SystemExit as exc:
+        return capsys.readouterr().out + (str(exc.code) if exc.code not in (None, 0) else "")
+    return capsys.readouterr().out

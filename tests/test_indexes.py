@@ -7,9 +7,8 @@ import sqlite3
 import pytest
 
 from sblite.app import create_app
-from sblite.cli import main
 from tests.conftest import Api, make_config
-from tests.support import DEV_PK, DEV_ROOT_TOKEN, start_server
+from tests.support import DEV_PK, DEV_ROOT_TOKEN, run_cli, start_server
 
 
 def _sqlite_indexes(path: str) -> dict[str, str]:
@@ -113,12 +112,6 @@ async def test_indexes_survive_a_restart(aiohttp_client, tmp_path):
     assert await second.root("DELETE", "/sudo/index?col=msgs&field=n") == (200, True)
 
 
-def _cli(capsys, *argv: str) -> str:
-    try:
-        main(list(argv))
-    except SystemExit as exc:
-        return capsys.readouterr().out + (str(exc.code) if exc.code not in (None, 0) else "")
-    return capsys.readouterr().out
 
 
 @pytest.mark.slow
@@ -126,14 +119,15 @@ def test_cli_add_list_drop(capsys, tmp_path):
     server = start_server(tmp_path)
     try:
         conn = ["--url", server.url, "--pk", DEV_PK]
-        assert _cli(capsys, "index", "add", "--col", "msgs", "--field", "channel", *conn) == "indexed channel in msgs\n"
-        listed = _cli(capsys, "index", "list", "--col", "msgs", *conn)
+        added = run_cli(capsys, "index", "add", "--col", "msgs", "--field", "channel", *conn)
+        assert added == "indexed channel in msgs\n"
+        listed = run_cli(capsys, "index", "list", "--col", "msgs", *conn)
         assert listed.startswith("msgs") and "channel" in listed
-        assert "no indexes" in _cli(capsys, "index", "list", "--col", "tasks", *conn)
-        assert _cli(capsys, "index", "drop", "--col", "msgs", "--field", "channel", *conn) == \
+        assert "no indexes" in run_cli(capsys, "index", "list", "--col", "tasks", *conn)
+        assert run_cli(capsys, "index", "drop", "--col", "msgs", "--field", "channel", *conn) == \
             "dropped the index on channel in msgs\n"
-        assert "404: no index on channel in msgs" in _cli(capsys, "index", "drop", "--col", "msgs", "--field",
+        assert "404: no index on channel in msgs" in run_cli(capsys, "index", "drop", "--col", "msgs", "--field",
                                                          "channel", *conn)
-        assert "400: invalid field name" in _cli(capsys, "index", "add", "--col", "msgs", "--field", "a..b", *conn)
+        assert "400: invalid field name" in run_cli(capsys, "index", "add", "--col", "msgs", "--field", "a..b", *conn)
     finally:
         server.stop()

@@ -13,10 +13,9 @@ from typing import Any
 import pytest
 
 from sblite.app import create_app
-from sblite.cli import main
 from sblite.config import ConfigError, load_config
 from tests.conftest import Api, make_config
-from tests.support import DEV_PK, DEV_ROOT_TOKEN, start_server
+from tests.support import DEV_PK, DEV_ROOT_TOKEN, run_cli, start_server
 
 SECRET = "sk_live_4f9a8b7c6d5e"  # a value that must never reach a log line
 LOGGER = "sblite.slow_query"
@@ -210,12 +209,6 @@ def http_json(url: str, body: Any, headers: dict[str, str] | None = None) -> tup
         return exc.code, exc.read().decode()
 
 
-def _cli(capsys, *argv: str) -> str:
-    try:
-        main(list(argv))
-    except SystemExit as exc:
-        return capsys.readouterr().out + (str(exc.code) if exc.code not in (None, 0) else "")
-    return capsys.readouterr().out
 
 
 @pytest.mark.slow
@@ -228,11 +221,11 @@ def test_a_real_server_logs_slow_queries_without_values_and_the_cli_shows_sugges
         docs = [{"body": f"b{i}", "secret": SECRET} for i in range(50)]
         assert http_json(server.url + "/db/msgs?bulk=1", docs, user)[0] == 201
         conn = ["--url", server.url, "--pk", DEV_PK]
-        assert "no suggestions" in _cli(capsys, "index", "suggest", *conn)
+        assert "no suggestions" in run_cli(capsys, "index", "suggest", *conn)
         for _ in range(3):
             status, page = http_json(server.url + "/query/msgs", [["secret", "==", SECRET]], user)
             assert status == 200 and page["total"] == 50
-        shown = _cli(capsys, "index", "suggest", "--col", "msgs", *conn)
+        shown = run_cli(capsys, "index", "suggest", "--col", "msgs", *conn)
         assert shown.startswith("msgs") and "secret" in shown and "3 slow queries" in shown
         assert "sblite index add --col msgs --field secret" in shown
         output = server.output()

@@ -13,16 +13,8 @@ import urllib.request
 import pytest
 
 from sblite.cli import main
-from tests.support import DEV_PK, DEV_ROOT_TOKEN, ServerProcess, start_server
+from tests.support import DEV_PK, DEV_ROOT_TOKEN, run_cli, ServerProcess, start_server
 
-def _cli(capsys, *argv: str) -> str:
-    """Run the command line in this process; what it printed, or the error it exited with."""
-    try:
-        main(list(argv))
-    except SystemExit as exc:
-        out = capsys.readouterr().out
-        return out + (str(exc.code) if exc.code not in (None, 0) else "")
-    return capsys.readouterr().out
 
 
 # --- preview: no server
@@ -48,11 +40,11 @@ def _cli(capsys, *argv: str) -> str:
     ]),
 ])
 def test_preview_prints_the_meaning_and_the_next_instants(capsys, argv, expected):
-    assert _cli(capsys, "task", "preview", *argv).splitlines() == expected
+    assert run_cli(capsys, "task", "preview", *argv).splitlines() == expected
 
 
 def test_preview_shows_ten_instants_from_now_by_default(capsys):
-    lines = _cli(capsys, "task", "preview", "@hourly").splitlines()
+    lines = run_cli(capsys, "task", "preview", "@hourly").splitlines()
     assert lines[0] == "every hour on the hour (UTC)" and len(lines) == 11
 
 
@@ -64,7 +56,7 @@ def test_preview_shows_ten_instants_from_now_by_default(capsys):
     (["@daily", "--after", "2025-01-01T00:00:00"], "sblite: --after: '2025-01-01T00:00:00' is not an RFC 3339 time"),
 ])
 def test_preview_explains_what_is_wrong(capsys, argv, message):
-    assert _cli(capsys, "task", "preview", *argv).startswith(message)
+    assert run_cli(capsys, "task", "preview", *argv).startswith(message)
 
 
 @pytest.mark.slow
@@ -81,8 +73,9 @@ def test_preview_runs_as_a_command_without_any_server(tmp_path):
 
 def test_task_options_are_checked_before_anything_is_sent(capsys):
     base = ["task", "add", "--name", "n", "--type", "message", "--value", "v", "--url", "http://127.0.0.1:9"]
-    assert _cli(capsys, *base, "--interval", "@daily", "--meta", "{oops").startswith("sblite: --meta is not valid JSON")
-    assert _cli(capsys, *base, "--interval", "@daily", "--catchup-window", "6x").startswith(
+    assert run_cli(capsys, *base, "--interval", "@daily", "--meta", "{oops").startswith(
+        "sblite: --meta is not valid JSON")
+    assert run_cli(capsys, *base, "--interval", "@daily", "--catchup-window", "6x").startswith(
         "sblite: --catchup-window: give a duration")
     with pytest.raises(SystemExit):  # argparse: one of --interval and --at
         main([*base])
@@ -91,7 +84,7 @@ def test_task_options_are_checked_before_anything_is_sent(capsys):
     with pytest.raises(SystemExit):
         main([*base[:5], "--type", "email", "--value", "v", "--interval", "@daily"])
     capsys.readouterr()
-    assert _cli(capsys, *base, "--interval", "@daily").startswith("sblite: cannot reach http://127.0.0.1:9")
+    assert run_cli(capsys, *base, "--interval", "@daily").startswith("sblite: cannot reach http://127.0.0.1:9")
 
 
 # --- the commands that talk to a server
@@ -110,7 +103,7 @@ def cli(server: ServerProcess, capsys, monkeypatch):
     monkeypatch.setenv("SBLITE_URL", server.url)
     for name in ("SBLITE_ROOT_TOKEN", "SBLITE_PK"):
         monkeypatch.delenv(name, raising=False)
-    return lambda *argv: _cli(capsys, "task", *argv)
+    return lambda *argv: run_cli(capsys, "task", *argv)
 
 
 def _root(server: ServerProcess, path: str) -> object:
@@ -159,8 +152,8 @@ def test_add_list_info_update_and_delete(server, cli):
 def test_run_pause_resume_and_history(server, cli, capsys, tmp_path):
     source = tmp_path / "report.js"
     source.write_text('function handle(name, type, data) { log("ran " + name + " " + JSON.stringify(data)); }')
-    assert _cli(capsys, "function", "add", "--name", "report", "--trigger", "web", "--source", str(source)).startswith(
-        "added report")
+    added = run_cli(capsys, "function", "add", "--name", "report", "--trigger", "web", "--source", str(source))
+    assert added.startswith("added report")
     cli("add", "--name", "report", "--type", "function", "--value", "report", "--interval", "@daily",
         "--meta", '{"data": {"x": 1}}')
     assert cli("run", "report").startswith("started report: run ")
