@@ -1,4 +1,4 @@
-"""The slow-query log and the index advisor: wiring, GET /sudo/index/suggestions and their /metrics lines."""
+"""The slow-query log and the index advisor: wiring, GET /sudo/index/suggestions and /advisor, their /metrics lines."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from sblite.http.keys import CONFIG, DOCUMENTS
 from sblite.http.policy import ROOT, PolicyRoutes, caller
 from sblite.http.responses import json_response
 from sblite.permissions import validate_collection_name
-from sblite.services.index_advisor import IndexAdvisor, IndexOps
+from sblite.services.index_advisor import SUGGEST_AFTER, SUGGEST_WINDOW_SECONDS, IndexAdvisor, IndexOps
 from sblite.services.slow_queries import SlowQueryLog
 
 routes = PolicyRoutes()
@@ -45,6 +45,14 @@ async def suggestions(request: web.Request) -> web.Response:
     advisor = request.app[DOCUMENTS].slow_queries.advisor
     found = [] if advisor is None else await advisor.suggestions(caller(request).app_id, col)
     return json_response(found)
+
+
+@routes.get("/sudo/index/advisor", ROOT)
+async def advisor_settings(request: web.Request) -> web.Response:
+    """Root: what makes a suggestion here (the dashboard says it when there is none, and when the log is off)."""
+    config = request.app[CONFIG]
+    return json_response({"slowQueryMs": config.slow_query_ms, "autoIndex": config.auto_index,
+                          "suggestAfter": SUGGEST_AFTER, "windowSeconds": SUGGEST_WINDOW_SECONDS})
 
 
 def metric_lines(app: web.Application) -> list[str]:
