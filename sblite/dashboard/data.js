@@ -1,10 +1,12 @@
 // The Data page: collections with their document counts and permissions in words; a collection's
 // documents, paged and filtered with the query operators; a document viewed, edited as JSON,
-// created or deleted. Everything goes through the root mirrors of the document routes (/sudo...).
+// created or deleted; its indexes and the advisor's suggestions (indexes.js). Everything goes
+// through the root routes (/sudo...).
 
 import { api } from "./api.js";
 import { announce, fill, h } from "./dom.js";
 import { codeEditor } from "./editor.js";
+import { showIndexes, suggestionCounts } from "./indexes.js";
 import { jsonProblem } from "./jsoncheck.js";
 import { busy } from "./ui.js";
 
@@ -63,12 +65,13 @@ export async function renderData(main) {
   const collectionsBox = h("div", { id: "collections" });
   const docsBox = h("section", { id: "documents", class: "card", "aria-labelledby": "docs-title", hidden: true });
   const docBox = h("section", { id: "document", class: "card", "aria-labelledby": "doc-title", hidden: true });
-  let current = null; // {name, page, filter (clauses), text}
+  const indexBox = h("section", { id: "indexes", class: "card", "aria-labelledby": "indexes-title", hidden: true });
+  let current = null; // {name, page, filter (clauses), text, reload, reloadIndexes}
 
   async function loadCollections() {
     const names = await api("GET", "/sudolistall");
-    const counts = await Promise.all(names.map((name) =>
-      api("GET", `/sudo/${enc(name)}?page=1&size=1`).then((found) => found.total, () => "?")));
+    const [counts, suggested] = await Promise.all([Promise.all(names.map((name) =>
+      api("GET", `/sudo/${enc(name)}?page=1&size=1`).then((found) => found.total, () => "?"))), suggestionCounts()]);
     if (!names.length) {
       return fill(collectionsBox, h("p", { class: "muted" },
         "No collections yet. A collection appears with its first document: create one below."));
@@ -79,6 +82,8 @@ export async function renderData(main) {
         h("button", { type: "button", class: "link", "aria-pressed": String(Boolean(current && current.name === name)),
           onclick: () => openCollection(name) }, name),
         h("span", { class: "muted", "data-count": name }, ` ${counts[i]} document${counts[i] === 1 ? "" : "s"}`),
+        suggested[name] && h("span", { class: "tag", "data-suggested": name },
+          `${suggested[name]} index${suggested[name] === 1 ? "" : "es"} suggested`),
         h("span", { class: "rules" }, h("code", {}, rules.digits), " ", rules.text));
     })));
   }
@@ -129,6 +134,7 @@ export async function renderData(main) {
           h("span", {}, `Page ${current.page} of ${pages}`),
           h("button", { type: "button", class: "secondary", disabled: current.page >= pages,
             onclick: () => { current.page += 1; load(); } }, "Next")));
+      current.reloadIndexes().catch((err) => announce(err.message, "error"));  // a slow filter may suggest one
     }
     current.reload = load;
 
@@ -150,6 +156,7 @@ export async function renderData(main) {
       filterError,
       list);
     docsBox.hidden = false;
+    current.reloadIndexes = showIndexes(indexBox, name, loadCollections);
     loadCollections();
     await load();
   }
@@ -226,6 +233,7 @@ export async function renderData(main) {
     h("section", { class: "card", "aria-labelledby": "collections-title" },
       h("h2", { id: "collections-title" }, "Collections"), collectionsBox),
     docBox,
-    docsBox);
+    docsBox,
+    indexBox);
   await loadCollections();
 }
