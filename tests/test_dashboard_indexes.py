@@ -82,8 +82,10 @@ def test_a_suggested_index_is_created_with_one_click_then_dropped(browser: Brows
             assert_no_sideways_scroll(page, width)
             screenshot(page, f"indexes-{w}")
 
-        page.get_by_role("button", name="Create index on title").click()
+        page.get_by_role("button", name="Create index on title").focus()
+        page.keyboard.press("Enter")
         expect(page.get_by_role("status")).to_have_text("Index on title created")
+        expect(page.get_by_role("region", name=f"Field indexes of {COL}")).to_be_focused()  # its button went
         fields = page.locator("#index-table tbody td code")
         expect(fields).to_have_text(["title"])
         expect(suggestions).to_contain_text("No suggestions yet")
@@ -120,6 +122,21 @@ def test_a_suggested_index_is_created_with_one_click_then_dropped(browser: Brows
         expect(page.get_by_role("status")).to_have_text("Index on title dropped")
         expect(fields).to_have_text(["n"])
         assert indexed(url) == ["n"]
+        assert page.errors == []  # type: ignore[attr-defined]
+    finally:
+        proc.stop()
+
+
+@pytest.mark.slow
+def test_with_the_slow_query_log_off_the_card_says_the_advisor_sees_nothing(browser: Browser, tmp_path: Path) -> None:
+    proc = start_server(tmp_path, env={"SBLITE_SLOW_QUERY_MS": "-1"})
+    try:
+        assert call(proc.url, "POST", f"/sudo/{COL}", {"title": "only"}, token=DEV_ROOT_TOKEN)[0] == 201
+        page = open_page(browser, proc.url + "/#/data")
+        sign_in(page)
+        page.get_by_role("button", name=COL).click()
+        expect(page.locator("#index-suggestions")).to_contain_text(
+            "the slow-query log is off on this server (slow_query_ms = -1)")
         assert page.errors == []  # type: ignore[attr-defined]
     finally:
         proc.stop()

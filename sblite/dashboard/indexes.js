@@ -49,8 +49,7 @@ export function showIndexes(box, name, onChange = () => {}) {
     const done = await busy(button, () => api("POST", `/sudo/index?col=${enc(name)}&field=${enc(field)}`),
       known ? `${field} has an index already` : `Index on ${field} created`, () => true);
     if (!done.ok) { error.textContent = done.error.message; return false; }
-    await load();
-    onChange();
+    await reloadKeepingFocus();
     return true;
   }
 
@@ -58,7 +57,14 @@ export function showIndexes(box, name, onChange = () => {}) {
     if (!window.confirm(`Drop the index on ${field} of ${name}? Queries on ${field} scan the collection again.`)) return;
     const done = await busy(button, () => api("DELETE", `/sudo/index?col=${enc(name)}&field=${enc(field)}`),
       `Index on ${field} dropped`);
-    if (done.ok) { await load(); onChange(); }
+    if (done.ok) await reloadKeepingFocus();
+  }
+
+  /** After a change: load again; a keyboard user whose button went with its row lands on the indexes. */
+  async function reloadKeepingFocus() {
+    await load();
+    onChange();
+    if (!box.contains(document.activeElement)) (list.querySelector(".table-wrap") || box.querySelector("h2")).focus();
   }
 
   async function load() {
@@ -84,7 +90,7 @@ export function showIndexes(box, name, onChange = () => {}) {
   }
 
   fill(box,
-    h("h2", { id: "indexes-title" }, `Indexes of ${name}`),
+    h("h2", { id: "indexes-title", tabindex: "-1" }, `Indexes of ${name}`),
     h("p", { class: "muted" }, "id, accountId and ownerId are always indexed. An index on a document field makes " +
       "== and range filters and sorting on it fast; each one costs every write to the collection a little."),
     list,
