@@ -241,3 +241,14 @@ async def test_root_sets_a_role_in_one_account_with_setrole_account_id(api):
     status, text = await api.call("POST", "/setrole", admin, json={"email": "joiner@example.com", "role": 30,
                                                                    "accountId": 5})
     assert status == 400 and "accountId must be a string" in text
+
+
+async def test_setrole_in_a_joined_account_reaches_the_sessions_already_acting_there(api):
+    owner, _user, _own = await _two_accounts(api)
+    owner_account = (await _me(api, owner))["accountId"]
+    _status, there = await login(api, "joiner@example.com", "joiner-pw", owner_account)
+    assert (await _me(api, there))["role"] == 0
+    _status, admin = await login(api, "admin@dev.com", "devpw1234")
+    assert await api.call("POST", "/setrole", admin, json={"email": "joiner@example.com", "role": 30,
+                                                           "accountId": owner_account}) == (200, True)
+    assert (await _me(api, there))["role"] == 30

@@ -1,47 +1,37 @@
-"""Apps, accounts, users and authentication.
+"""Apps, sessions and a user's own settings: creating apps, register, login, tokens to identities,
+email and password changes.
 
-Creating or deleting a user publishes `user_created` / `user_deleted` on the `sys-users`
-channel (data: the user as the API shows it, never a password hash, token or reset code),
-stored with the change in one transaction, so the functions the event triggers run exactly
-when the change committed. The message acts as whoever caused it: the new user on
-/register and /account/init, the member who added or removed the user otherwise.
+The members of an account are account_members' job, root's admin of the app's users user_admin's;
+what they all share (the user cache, `sys-users` announcements, hashing) is in users.
 """
 
 from __future__ import annotations
 
-import asyncio
 import time
-from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any, TypeVar
-from collections.abc import Awaitable, Callable
+from typing import Any
+from collections.abc import Callable
 
-from sblite import ids, passwords
-from sblite.channels import USERS_CHANNEL
+from sblite import ids
 from sblite.errors import ApiError, BadRequest, NotFound, ServerError, Unauthorized
-from sblite.jsonutil import dumps
-from sblite.model import ACCOUNT_ADMIN_ROLE, MEMBER_ROLE, ROOT_ROLE, App, Identity, Message, User
+from sblite.model import ACCOUNT_ADMIN_ROLE, MEMBER_ROLE, ROOT_ROLE, App, Identity, User
+from sblite.services.account_members import AccountMembers
 from sblite.services.bus import EventBus
 from sblite.services.memberships import Memberships
-from sblite.store import AccountStore, Duplicate, UserRecord
-from sblite.store.memberships import AlreadyAdmin, AlreadyMember
+from sblite.services.users import (USER_CREATED, UserDirectory, check_password, identity_of, password_hash,
+                                   password_matches)
+from sblite.services.users import MAX_EMAIL_LENGTH as MAX_EMAIL_LENGTH, USER_DELETED as USER_DELETED
+from sblite.services.users import normalize_email as normalize_email
+from sblite.store import AccountStore, Duplicate
 from sblite.timeutil import now_text
 from sblite.tokens import DEV_ROOT_ALIAS, SessionTokens, format_root_token, parse_root_token
 
 DEV_PK = "dev_memory_pk"
 DEV_ADMIN_EMAIL = "admin@dev.com"
 DEV_ADMIN_PASSWORD = "devpw1234"
-MAX_EMAIL_LENGTH = 254
-MAX_PASSWORD_LENGTH = 1024
-USER_CACHE_SIZE = 10_000
 ANONYMOUS_ID = "public_repo_called"
-USER_CREATED = "user_created"
-USER_DELETED = "user_deleted"
 # A login that names an account: one answer for every failure, so it never tells whether the password was right.
 WRONG_ACCOUNT_LOGIN = "invalid email, password or account"
-T = TypeVar("T")
-# Runs a store write with more work for its transaction (see AccountStore's `also`).
-StoreWrite = Callable[[Callable[[Any], Any] | None], Awaitable[T]]
 
 
 @dataclass(frozen=True)
@@ -54,36 +44,9 @@ class Credentials:
     root_token: str
 
 
-def normalize_email(email: object) -> str:
-    """A trimmed, lower-cased email; BadRequest unless it looks like one."""
-    if not isinstance(email, str):
-        raise BadRequest("invalid email")
-    email = email.strip().lower()
-    if len(email) < 4 or len(email) > MAX_EMAIL_LENGTH or "@" not in email or "." not in email:
-        raise BadRequest("invalid email")
-    return email
-
-
-def check_password(password: object) -> str:
-    """The password if acceptable; BadRequest otherwise."""
-    if not isinstance(password, str) or not password:
-        raise BadRequest("a password is required")
-    if len(password) < passwords.MIN_PASSWORD_LENGTH:
-        raise BadRequest(f"password must be at least {passwords.MIN_PASSWORD_LENGTH} characters")
-    if len(password) > MAX_PASSWORD_LENGTH:
-        raise BadRequest(f"password must be at most {MAX_PASSWORD_LENGTH} characters")
-    return password
-
-
 def anonymous(app: App) -> Identity:
     """The caller of a pub_ collection without a token."""
     return Identity(app_id=app.id, account_id=ANONYMOUS_ID, user_id=ANONYMOUS_ID, email="", role=MEMBER_ROLE)
-
-
-def identity_of(user: User) -> Identity:
-    """The identity a user acts with."""
-    return Identity(app_id=user.app_id, account_id=user.account_id, user_id=user.id, email=user.email,
-                    role=user.role)
 
 
 class AccountService:
@@ -91,16 +54,19 @@ class AccountService:
 
     def __init__(self, store: AccountStore, tokens: SessionTokens, bus: EventBus, *, dev_mode: bool,
                  reset_code_ttl: int, clock: Callable[[], float] = time.time) -> None:
+        from sblite.services.user_admin import UserAdmin  # until the wiring builds it
+
         self._store = store
-        self._bus = bus
+        self._users = UserDirectory(store, bus)
+        self._members = Memberships(store.memberships)
         self._tokens = tokens
+        self.members = AccountMembers(store, self._users, self._members, tokens)
+        self.admin = UserAdmin(store, self, self._users, self._members, tokens)
         self._dev_mode = dev_mode
         self._reset_code_ttl = reset_code_ttl
         self._clock = clock
         self._apps_by_pk: dict[str, App] = {}
-        self._users: OrderedDict[str, User] = OrderedDict()
         self._dummy_hash: str | None = None
-        self._members = Memberships(store.memberships)
 
     # --- apps
 
@@ -113,9 +79,9 @@ class AccountService:
         app = App(id=ids.new_id(), pk=pk or ids.new_public_key(), name=name)
         admin = User(id=ids.new_id(), app_id=app.id, account_id=ids.new_id(), email=email, role=ROOT_ROLE,
                      token=ids.new_id(), created=now)
-        password_hash = await _hash(password)
-        await self._announce(USER_CREATED, admin, identity_of(admin),
-                             lambda also: self._store.create_app(app, email, admin, password_hash, also))
+        hashed = await password_hash(password)
+        await self._users.announce(USER_CREATED, admin, identity_of(admin),
+                                   lambda also: self._store.create_app(app, email, admin, hashed, also))
         return Credentials(app=app, email=email, password=password,
                            root_token=format_root_token(admin.id, admin.account_id, admin.token))
 
@@ -163,10 +129,10 @@ class AccountService:
         password = check_password(password)
         user = User(id=ids.new_id(), app_id=app.id, account_id=ids.new_id(), email=email,
                     role=ACCOUNT_ADMIN_ROLE, token=ids.new_id(), created=now_text())
-        password_hash = await _hash(password)
+        hashed = await password_hash(password)
         try:
-            await self._announce(USER_CREATED, user, identity_of(user),
-                                 lambda also: self._store.create_account_with_user(user, password_hash, also))
+            await self._users.announce(USER_CREATED, user, identity_of(user),
+                                       lambda also: self._store.create_account_with_user(user, hashed, also))
         except Duplicate:
             raise BadRequest("invalid email: this email is already registered") from None
         return self._tokens.issue(user.id, user.token)
@@ -180,9 +146,9 @@ class AccountService:
             raise Unauthorized(refused)
         record = await self._store.user_by_email(app.id, email.strip().lower())
         if record is None:
-            await self._verify(await self._dummy(), password)  # same cost either way
+            await password_matches(await self._dummy(), password)  # same cost either way
             raise Unauthorized(refused)
-        if not await self._verify(record.password_hash, password):
+        if not await password_matches(record.password_hash, password):
             raise Unauthorized(refused)
         user = record.user
         if not account_id or account_id == user.account_id:
@@ -194,7 +160,7 @@ class AccountService:
     async def identify(self, app: App, token: str) -> Identity:
         """The identity behind a session token of this app; BadRequest if invalid."""
         claim = self._tokens.verify(token)
-        user = await self._user(claim.user_id)
+        user = await self._users.get(claim.user_id)
         if user is None or user.token != claim.user_token:
             raise BadRequest("error validating auth key: invalid authentication token")
         if user.app_id != app.id:
@@ -214,7 +180,7 @@ class AccountService:
             user = await self._dev_admin(await self.app_for_pk(DEV_PK))
         else:
             claim = parse_root_token(token)
-            found = await self._user(claim.user_id)
+            found = await self._users.get(claim.user_id)
             if found is None or found.account_id != claim.account_id or found.token != claim.user_token:
                 raise BadRequest("invalid root token")
             user = found
@@ -249,7 +215,7 @@ class AccountService:
             await self._store.set_email(identity.user_id, email)
         except Duplicate:
             raise BadRequest("email already in use") from None
-        self._forget(identity.user_id)
+        self._users.forget(identity.user_id)
 
     async def reset_code(self, root: Identity, email: object) -> str:
         """Store and return a password-reset code for a user of root's app."""
@@ -266,185 +232,59 @@ class AccountService:
         password = check_password(password)
         if not isinstance(code, str) or not code:
             raise ServerError("invalid code")
-        user_id = await self._store.reset_password(app.id, email, code, self._clock(), await _hash(password),
-                                                   ids.new_id())
+        user_id = await self._store.reset_password(app.id, email, code, self._clock(),
+                                                   await password_hash(password), ids.new_id())
         if user_id is None:
             raise ServerError("invalid code")
-        self._forget(user_id)
+        self._users.forget(user_id)
 
-    # --- account members
+    # --- until the routes call AccountMembers and UserAdmin themselves
 
     async def list_users(self, identity: Identity) -> list[dict[str, Any]]:
-        """The users of the caller's account, then those who joined it (never their tokens)."""
-        own = [user.public() for user in await self._store.users_of_account(identity.account_id)]
-        return own + [{**user.public(), "accountId": identity.account_id, "role": role}
-                      for user, role in await self._members.members_of(identity.account_id)]
+        """AccountMembers.list_users."""
+        return await self.members.list_users(identity)
 
     async def add_user(self, identity: Identity, email: object, password: object) -> dict[str, Any]:
-        """Add a member (role 0) to the caller's account: a new user, or an existing one given its password."""
-        email = normalize_email(email)
-        password = check_password(password)
-        existing = await self._store.user_by_email(identity.app_id, email)
-        if existing is not None:
-            return await self._join(identity, existing, password)
-        user = User(id=ids.new_id(), app_id=identity.app_id, account_id=identity.account_id, email=email,
-                    role=MEMBER_ROLE, token=ids.new_id(), created=now_text())
-        password_hash = await _hash(password)
-        try:
-            await self._announce(USER_CREATED, user, identity,
-                                 lambda also: self._store.add_user(user, password_hash, also))
-        except Duplicate:
-            raise BadRequest("email already in use") from None
-        return user.public()
+        """AccountMembers.add_user."""
+        return await self.members.add_user(identity, email, password)
 
     async def remove_user(self, identity: Identity, user_id: str) -> None:
-        """Delete a user of the caller's account whose role is not above the caller's."""
-        target = await self._user(user_id)
-        if target is not None and target.account_id != identity.account_id:
-            # A user who joined the caller's account leaves it; its own account and data stay.
-            role = await self._members.role_in(user_id, identity.account_id)
-            if role is None:
-                raise NotFound("user not found")
-            if role > identity.role:
-                raise Unauthorized("permission level not high enough")
-            await self._members.leave(user_id, identity.account_id)
-            return
-        if target is None:
-            raise NotFound("user not found")
-        if target.role > identity.role:
-            raise Unauthorized("permission level not high enough")
-        await self._announce(USER_DELETED, target, identity, lambda also: self._store.delete_user(user_id, also))
-        self._forget(user_id)
-
-    async def set_role(self, identity: Identity, email: object, role: object, account_id: object = None) -> None:
-        """Change the role of a user of the app (in `account_id`, if one it joined); only a root (role 100) user may."""
-        if identity.role < ROOT_ROLE:
-            raise Unauthorized("permission level not high enough")
-        if isinstance(role, bool) or not isinstance(role, int) or not 0 <= role <= ROOT_ROLE:
-            raise BadRequest(f"role must be a whole number from 0 to {ROOT_ROLE}")
-        if account_id is not None and not isinstance(account_id, str):
-            raise BadRequest("accountId must be a string")
-        record = await self._store.user_by_email(identity.app_id, normalize_email(email))
-        if record is None:
-            raise NotFound("user not found")
-        if account_id and account_id != record.user.account_id:
-            if not await self._members.set_role(record.user.id, account_id, role):
-                raise NotFound("the user is no member of this account")
-            return
-        await self._store.set_role(record.user.id, role)
-        self._forget(record.user.id)
+        """AccountMembers.remove_user."""
+        await self.members.remove_user(identity, user_id)
 
     async def associations(self, identity: Identity) -> list[dict[str, Any]]:
-        """Every account the caller belongs to, its own first (never a token)."""
-        user = await self._user(identity.user_id)
-        if user is None:
-            raise NotFound("user not found")
-        return await self._members.associations(user)
+        """AccountMembers.associations."""
+        return await self.members.associations(identity)
 
     async def promote(self, identity: Identity) -> str:
-        """A new account with the caller as its admin (role 50); a session token acting in it."""
-        user = await self._user(identity.user_id)
-        if user is None:
-            raise NotFound("user not found")
-        try:
-            account_id = await self._members.promote(user, ACCOUNT_ADMIN_ROLE)
-        except AlreadyAdmin:
-            raise BadRequest("you administer an account already (role 50 or more): "
-                             "promote gives an account of their own to users who have none") from None
-        return self._tokens.issue(user.id, user.token, account_id)
+        """AccountMembers.promote."""
+        return await self.members.promote(identity)
 
-    async def _join(self, identity: Identity, existing: UserRecord, password: str) -> dict[str, Any]:
-        """Add an existing user of the app to the caller's account, if `password` is its own (its consent)."""
-        if not await self._verify(existing.password_hash, password):
-            raise BadRequest("email already in use")
-        try:
-            await self._members.join(existing.user, identity.account_id, MEMBER_ROLE)
-        except AlreadyMember:
-            raise BadRequest("email already in use: this user is a member of this account already") from None
-        return {**existing.user.public(), "accountId": identity.account_id, "role": MEMBER_ROLE}
-
-    async def _token_for_joined(self, root: Identity, account_id: str) -> str:
-        """A session token for the first user who joined an account no user was created in."""
-        joined = await self._members.members_of(account_id)
-        if not joined or joined[0][0].app_id != root.app_id:
-            raise NotFound("account not found")
-        return self._tokens.issue(joined[0][0].id, joined[0][0].token, account_id)
-
-    # --- the app's users, for root (the dashboard's Users page)
+    async def set_role(self, identity: Identity, email: object, role: object, account_id: object = None) -> None:
+        """UserAdmin.set_role."""
+        await self.admin.set_role(identity, email, role, account_id)
 
     async def app_users(self, root: Identity, page: int, size: int) -> dict[str, Any]:
-        """One page of the app's users (never their tokens or hashes), oldest first."""
-        users, total = await self._store.users_of_app(root.app_id, size, (page - 1) * size)
-        return {"page": page, "size": size, "total": total, "results": [user.public() for user in users]}
+        """UserAdmin.app_users."""
+        return await self.admin.app_users(root, page, size)
 
     async def create_app_user(self, root: Identity, email: object, password: object, role: object) -> dict[str, Any]:
-        """Register a user with an account of its own, as /register does, then give it `role`."""
-        if isinstance(role, bool) or not isinstance(role, int) or not 0 <= role <= ROOT_ROLE:
-            raise BadRequest(f"role must be a whole number from 0 to {ROOT_ROLE}")
-        app = await self.app_by_id(root.app_id)
-        await self.register(app, email, password)
-        if role != ACCOUNT_ADMIN_ROLE:
-            await self.set_role(root, email, role)
-        record = await self._store.user_by_email(root.app_id, normalize_email(email))
-        if record is None:
-            raise NotFound("user not found")
-        return record.user.public()
+        """UserAdmin.create_app_user."""
+        return await self.admin.create_app_user(root, email, password, role)
 
     async def app_user(self, root: Identity, user_id: str) -> User:
-        """A user of root's app, by id."""
-        user = await self._user(user_id)
-        if user is None or user.app_id != root.app_id:
-            raise NotFound("user not found")
-        return user
+        """UserAdmin.app_user."""
+        return await self.admin.app_user(root, user_id)
 
     async def delete_app_user(self, root: Identity, user_id: str) -> None:
-        """Delete any user of root's app but root itself."""
-        target = await self.app_user(root, user_id)
-        if target.id == root.user_id:
-            raise BadRequest("you cannot delete the user you are signed in as")
-        await self._announce(USER_DELETED, target, root, lambda also: self._store.delete_user(user_id, also))
-        self._forget(user_id)
+        """UserAdmin.delete_app_user."""
+        await self.admin.delete_app_user(root, user_id)
 
     async def token_for_account(self, root: Identity, account_id: str) -> str:
-        """A session token for the first user of an account of root's app."""
-        users = await self._store.users_of_account(account_id)
-        if not users:
-            return await self._token_for_joined(root, account_id)  # an account made by /account/promote
-        if users[0].app_id != root.app_id:
-            raise NotFound("account not found")
-        return self._tokens.issue(users[0].id, users[0].token)
+        """UserAdmin.token_for_account."""
+        return await self.admin.token_for_account(root, account_id)
 
     # --- internals
-
-    async def _announce(self, kind: str, user: User, actor: Identity, write: StoreWrite[T]) -> T:
-        """Run a store write that creates or deletes `user`, and publish `kind` for it once committed.
-
-        The bus's durable subscribers store their rows in the write's transaction; a delete that
-        found no user (a concurrent one won) publishes nothing.
-        """
-        message = Message(type=kind, channel=USERS_CHANNEL, data=dumps(user.public()), sid="system",
-                          app_id=user.app_id, identity=actor)
-        also = (lambda tx: self._bus.store(tx, [message])) if self._bus.wants_rows(message) else None
-        result = await write(also)
-        if result is not False:
-            await self._bus.publish_many([message], stored=True)
-        return result
-
-    async def _user(self, user_id: str) -> User | None:
-        user = self._users.get(user_id)
-        if user is not None:
-            self._users.move_to_end(user_id)
-            return user
-        record = await self._store.user_by_id(user_id)
-        if record is None:
-            return None
-        self._users[user_id] = record.user
-        if len(self._users) > USER_CACHE_SIZE:
-            self._users.popitem(last=False)
-        return record.user
-
-    def _forget(self, user_id: str) -> None:
-        self._users.pop(user_id, None)
 
     async def _dev_admin(self, app: App) -> User:
         record = await self._store.user_by_email(app.id, DEV_ADMIN_EMAIL)
@@ -452,16 +292,8 @@ class AccountService:
             raise ApiError("the dev app has no admin user")
         return record.user
 
-    async def _verify(self, stored_hash: str, password: str) -> bool:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(None, passwords.verify_password, stored_hash, password)
-
     async def _dummy(self) -> str:
         if self._dummy_hash is None:
-            self._dummy_hash = await _hash(ids.new_password())
+            self._dummy_hash = await password_hash(ids.new_password())
         return self._dummy_hash
 
-
-async def _hash(password: str) -> str:
-    loop = asyncio.get_running_loop()
-    return await loop.run_in_executor(None, passwords.hash_password, password)
