@@ -38,7 +38,12 @@ from sblite.proxies import TrustedProxies, parse_networks
 from sblite.http.policy import on_response_prepare, policy_middleware
 from sblite.http.system_routes import credentials_banner
 from sblite.ids import new_secret
+from sblite.services.account_members import AccountMembers
 from sblite.services.accounts import AccountService
+from sblite.services.memberships import Memberships
+from sblite.services.user_admin import UserAdmin
+from sblite.services.users import UserDirectory
+from sblite.http.keys import MEMBERS, USER_ADMIN
 from sblite.services.bus import EventBus
 from sblite.services.channels import ChannelService
 from sblite.services.documents import DocumentService
@@ -247,9 +252,7 @@ def _storage_and_services(announce: bool) -> Callable[[web.Application], AsyncIt
             account_store = AccountStore(database)
             secret = config.secret_key or await account_store.ensure_setting("secret_key", new_secret())
             tokens = SessionTokens(secret, config.session_ttl_seconds)
-            accounts = AccountService(account_store, tokens, app[BUS], dev_mode=not config.prod,
-                                      reset_code_ttl=config.reset_code_ttl_seconds)
-            app[ACCOUNTS] = accounts
+            accounts = _account_services(app, account_store, tokens)
             app[DOCUMENTS] = DocumentService(DocumentStore(database), app[BUS],
                                              max_page_size=config.max_page_size)
             app[SEARCH] = SearchService(SearchStore(database))
@@ -266,6 +269,18 @@ def _storage_and_services(announce: bool) -> Callable[[web.Application], AsyncIt
             await database.close()
 
     return context
+
+
+def _account_services(app: web.Application, store: AccountStore, tokens: SessionTokens) -> AccountService:
+    """Accounts, account members and root's user admin, sharing one user cache and one role cache."""
+    config = app[CONFIG]
+    users, memberships = UserDirectory(store, app[BUS]), Memberships(store.memberships)
+    accounts = AccountService(store, users, memberships, tokens, dev_mode=not config.prod,
+                              reset_code_ttl=config.reset_code_ttl_seconds)
+    app[ACCOUNTS] = accounts
+    app[MEMBERS] = AccountMembers(store, users, memberships, tokens)
+    app[USER_ADMIN] = UserAdmin(store, accounts, users, memberships, tokens)
+    return accounts
 
 
 async def _bootstrap(accounts: AccountService, config: Config, announce: bool) -> None:

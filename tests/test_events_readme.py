@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 from sblite.model import User
-from sblite.services.accounts import USER_CREATED, USER_DELETED
+from sblite.services.users import USER_CREATED, USER_DELETED
 from sblite.services.hub import DB_EVENT_TYPES
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -10,7 +10,7 @@ from aiohttp import web
 from sblite.errors import TooManyRequests
 from sblite.http.keys import AUTH_THROTTLE
 from sblite.model import App
-from sblite.services.accounts import MAX_EMAIL_LENGTH
+from sblite.services.users import MAX_EMAIL_LENGTH
 
 T = TypeVar("T")
 

@@ -9,7 +9,7 @@ from aiohttp import web
 
 from sblite.errors import BadRequest
 from sblite.http.attempts import account_key, limited
-from sblite.http.keys import ACCOUNTS, CONFIG
+from sblite.http.keys import ACCOUNTS, CONFIG, MEMBERS, USER_ADMIN
 from sblite.http.policy import OPEN, ROOT, USER, PolicyRoutes, caller
 from sblite.http.request import json_body, request_app, request_root
 from sblite.http.responses import json_response, token_response
@@ -98,7 +98,7 @@ async def reset_password(request: web.Request) -> web.Response:
 @routes.get("/account/users/", USER)
 async def list_users(request: web.Request) -> web.Response:
     """The users of the caller's account."""
-    return json_response(await request.app[ACCOUNTS].list_users(caller(request)))
+    return json_response(await request.app[MEMBERS].list_users(caller(request)))
 
 
 @routes.post("/account/users", USER)
@@ -110,26 +110,26 @@ async def add_user(request: web.Request) -> web.Response:
     email = body.get("email")
     # Adding an existing user checks its password: limited as logins are, so it cannot be used to guess one.
     return await _limited(request, "login", account_key(await request_app(request), email),
-                          lambda: request.app[ACCOUNTS].add_user(identity, email, body.get("password")))
+                          lambda: request.app[MEMBERS].add_user(identity, email, body.get("password")))
 
 
 @routes.get("/account/associations", USER)
 async def associations(request: web.Request) -> web.Response:
     """Every account the caller belongs to, its own first."""
-    return json_response(await request.app[ACCOUNTS].associations(caller(request)))
+    return json_response(await request.app[MEMBERS].associations(caller(request)))
 
 
 @routes.post("/account/promote", USER)
 async def promote(request: web.Request) -> web.Response:
     """Give the caller an account of its own (role 50): a session token acting in it."""
-    return token_response(await request.app[ACCOUNTS].promote(caller(request)))
+    return token_response(await request.app[MEMBERS].promote(caller(request)))
 
 
 @routes.delete("/account/users/{user_id}", USER)
 async def remove_user(request: web.Request) -> web.Response:
     """Remove a user from the caller's account."""
     identity = caller(request)
-    await request.app[ACCOUNTS].remove_user(identity, request.match_info["user_id"])
+    await request.app[MEMBERS].remove_user(identity, request.match_info["user_id"])
     return json_response(True)
 
 
@@ -138,7 +138,7 @@ async def set_role(request: web.Request) -> web.Response:
     """Root users (role 100) change another user's role."""
     identity = caller(request)
     body = _object(await json_body(request))
-    await request.app[ACCOUNTS].set_role(identity, body.get("email"), body.get("role"), body.get("accountId"))
+    await request.app[USER_ADMIN].set_role(identity, body.get("email"), body.get("role"), body.get("accountId"))
     return json_response(True)
 
 
@@ -146,4 +146,4 @@ async def set_role(request: web.Request) -> web.Response:
 async def token_for_account(request: web.Request) -> web.Response:
     """Root: a session token for the first user of an account."""
     root = caller(request)
-    return token_response(await request.app[ACCOUNTS].token_for_account(root, request.match_info["account_id"]))
+    return token_response(await request.app[USER_ADMIN].token_for_account(root, request.match_info["account_id"]))

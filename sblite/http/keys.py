@@ -9,6 +9,7 @@ from sblite.functions.dispatch import Dispatcher
 from sblite.functions.service import FunctionService
 from sblite.scheduler.loop import Clock
 from sblite.scheduler.service import TaskService
+from sblite.services.account_members import AccountMembers
 from sblite.services.accounts import AccountService
 from sblite.services.bus import EventBus
 from sblite.services.channels import ChannelService
@@ -19,6 +20,7 @@ from sblite.services.mail import MailService
 from sblite.services.publish_limit import PublishLimiter
 from sblite.services.realtime import RealtimeService
 from sblite.services.search import SearchService
+from sblite.services.user_admin import UserAdmin
 from sblite.store import Database
 from sblite.throttle import AuthThrottle
 
@@ -26,6 +28,8 @@ CONFIG = web.AppKey("config", Config)
 DATABASE = web.AppKey("database", Database)
 BUS = web.AppKey("bus", EventBus)
 ACCOUNTS = web.AppKey("accounts", AccountService)
+MEMBERS = web.AppKey("members", AccountMembers)
+USER_ADMIN = web.AppKey("user_admin", UserAdmin)
 DOCUMENTS = web.AppKey("documents", DocumentService)
 HUB = web.AppKey("hub", Hub)
 CHANNELS = web.AppKey("channels", ChannelService)

@@ -17,7 +17,8 @@ from sblite.http.keys import PUBLISH_LIMITER
 from sblite.http.policy import OPEN, PROBE, ROOT, PolicyRoutes
 from sblite.http.request import form_body
 from sblite.http.responses import json_response, token_response
-from sblite.services.accounts import Credentials, normalize_email
+from sblite.services.accounts import Credentials
+from sblite.services.users import normalize_email
 from sblite.services import publish_limit
 from sblite.throttle import ACTIONS, OUTCOMES
 

@@ -10,7 +10,7 @@ from typing import Any
 from aiohttp import web
 
 from sblite.errors import BadRequest
-from sblite.http.keys import ACCOUNTS
+from sblite.http.keys import USER_ADMIN
 from sblite.http.policy import ROOT, PolicyRoutes, caller
 from sblite.http.request import json_body, paging
 from sblite.http.responses import json_response
@@ -31,7 +31,7 @@ async def list_users(request: web.Request) -> web.Response:
     """Root: `?page=&size=` of the app's users, oldest first: `{page, size, total, results}` (no tokens)."""
     root = caller(request)
     paged = paging(request)
-    return json_response(await request.app[ACCOUNTS].app_users(root, paged.page, min(paged.size, MAX_PAGE_SIZE)))
+    return json_response(await request.app[USER_ADMIN].app_users(root, paged.page, min(paged.size, MAX_PAGE_SIZE)))
 
 
 @routes.post("/users", ROOT)
@@ -39,8 +39,8 @@ async def add_user(request: web.Request) -> web.Response:
     """Root: `{email, password, role}` registers a user with an account of its own; the user."""
     root = caller(request)
     body = _object(await json_body(request))
-    user = await request.app[ACCOUNTS].create_app_user(root, body.get("email"), body.get("password"),
-                                                        body.get("role", ACCOUNT_ADMIN_ROLE))
+    user = await request.app[USER_ADMIN].create_app_user(root, body.get("email"), body.get("password"),
+                                                          body.get("role", ACCOUNT_ADMIN_ROLE))
     return json_response(user)
 
 
@@ -49,17 +49,13 @@ async def change_role(request: web.Request) -> web.Response:
     """Root: `{role}` changes a user's role (0 to 100); not root's own."""
     root = caller(request)
     body = _object(await json_body(request))
-    accounts = request.app[ACCOUNTS]
-    user = await accounts.app_user(root, request.match_info["user_id"])
-    if user.id == root.user_id:
-        raise BadRequest("you cannot change the role of the user you are signed in as")
-    await accounts.set_role(root, user.email, body.get("role"))
-    return json_response((await accounts.app_user(root, user.id)).public())
+    user = await request.app[USER_ADMIN].change_role(root, request.match_info["user_id"], body.get("role"))
+    return json_response(user.public())
 
 
 @routes.delete("/users/{user_id}", ROOT)
 async def remove_user(request: web.Request) -> web.Response:
     """Root: delete a user of the app (not root itself)."""
     root = caller(request)
-    await request.app[ACCOUNTS].delete_app_user(root, request.match_info["user_id"])
+    await request.app[USER_ADMIN].delete_app_user(root, request.match_info["user_id"])
     return json_response(True)

@@ -15,13 +15,9 @@ from collections.abc import Callable
 from sblite import ids
 from sblite.errors import ApiError, BadRequest, NotFound, ServerError, Unauthorized
 from sblite.model import ACCOUNT_ADMIN_ROLE, MEMBER_ROLE, ROOT_ROLE, App, Identity, User
-from sblite.services.account_members import AccountMembers
-from sblite.services.bus import EventBus
 from sblite.services.memberships import Memberships
-from sblite.services.users import (USER_CREATED, UserDirectory, check_password, identity_of, password_hash,
-                                   password_matches)
-from sblite.services.users import MAX_EMAIL_LENGTH as MAX_EMAIL_LENGTH, USER_DELETED as USER_DELETED
-from sblite.services.users import normalize_email as normalize_email
+from sblite.services.users import (USER_CREATED, UserDirectory, check_password, identity_of, normalize_email,
+                                   password_hash, password_matches)
 from sblite.store import AccountStore, Duplicate
 from sblite.timeutil import now_text
 from sblite.tokens import DEV_ROOT_ALIAS, SessionTokens, format_root_token, parse_root_token
@@ -52,16 +48,12 @@ def anonymous(app: App) -> Identity:
 class AccountService:
     """Registers and authenticates users; resolves tokens to identities."""
 
-    def __init__(self, store: AccountStore, tokens: SessionTokens, bus: EventBus, *, dev_mode: bool,
-                 reset_code_ttl: int, clock: Callable[[], float] = time.time) -> None:
-        from sblite.services.user_admin import UserAdmin  # until the wiring builds it
-
+    def __init__(self, store: AccountStore, users: UserDirectory, memberships: Memberships, tokens: SessionTokens, *,
+                 dev_mode: bool, reset_code_ttl: int, clock: Callable[[], float] = time.time) -> None:
         self._store = store
-        self._users = UserDirectory(store, bus)
-        self._members = Memberships(store.memberships)
+        self._users = users
+        self._members = memberships
         self._tokens = tokens
-        self.members = AccountMembers(store, self._users, self._members, tokens)
-        self.admin = UserAdmin(store, self, self._users, self._members, tokens)
         self._dev_mode = dev_mode
         self._reset_code_ttl = reset_code_ttl
         self._clock = clock
@@ -237,52 +229,6 @@ class AccountService:
         if user_id is None:
             raise ServerError("invalid code")
         self._users.forget(user_id)
-
-    # --- until the routes call AccountMembers and UserAdmin themselves
-
-    async def list_users(self, identity: Identity) -> list[dict[str, Any]]:
-        """AccountMembers.list_users."""
-        return await self.members.list_users(identity)
-
-    async def add_user(self, identity: Identity, email: object, password: object) -> dict[str, Any]:
-        """AccountMembers.add_user."""
-        return await self.members.add_user(identity, email, password)
-
-    async def remove_user(self, identity: Identity, user_id: str) -> None:
-        """AccountMembers.remove_user."""
-        await self.members.remove_user(identity, user_id)
-
-    async def associations(self, identity: Identity) -> list[dict[str, Any]]:
-        """AccountMembers.associations."""
-        return await self.members.associations(identity)
-
-    async def promote(self, identity: Identity) -> str:
-        """AccountMembers.promote."""
-        return await self.members.promote(identity)
-
-    async def set_role(self, identity: Identity, email: object, role: object, account_id: object = None) -> None:
-        """UserAdmin.set_role."""
-        await self.admin.set_role(identity, email, role, account_id)
-
-    async def app_users(self, root: Identity, page: int, size: int) -> dict[str, Any]:
-        """UserAdmin.app_users."""
-        return await self.admin.app_users(root, page, size)
-
-    async def create_app_user(self, root: Identity, email: object, password: object, role: object) -> dict[str, Any]:
-        """UserAdmin.create_app_user."""
-        return await self.admin.create_app_user(root, email, password, role)
-
-    async def app_user(self, root: Identity, user_id: str) -> User:
-        """UserAdmin.app_user."""
-        return await self.admin.app_user(root, user_id)
-
-    async def delete_app_user(self, root: Identity, user_id: str) -> None:
-        """UserAdmin.delete_app_user."""
-        await self.admin.delete_app_user(root, user_id)
-
-    async def token_for_account(self, root: Identity, account_id: str) -> str:
-        """UserAdmin.token_for_account."""
-        return await self.admin.token_for_account(root, account_id)
 
     # --- internals
 

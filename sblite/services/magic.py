@@ -21,7 +21,8 @@ from urllib.parse import urlencode, urlsplit
 from sblite.errors import BadRequest, TooManyRequests, Unauthorized
 from sblite.mail import parse_mail
 from sblite.model import App
-from sblite.services.accounts import AccountService, normalize_email
+from sblite.services.accounts import AccountService
+from sblite.services.users import normalize_email
 from sblite.services.mail import MailService
 from sblite.store.mail import MailStore
 from sblite.throttle import AttemptLimiter, address_key
