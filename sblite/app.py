@@ -253,8 +253,10 @@ def _storage_and_services(announce: bool) -> Callable[[web.Application], AsyncIt
             secret = config.secret_key or await account_store.ensure_setting("secret_key", new_secret())
             tokens = SessionTokens(secret, config.session_ttl_seconds)
             accounts = _account_services(app, account_store, tokens)
-            app[DOCUMENTS] = DocumentService(DocumentStore(database), app[BUS],
-                                             max_page_size=config.max_page_size)
+            documents = DocumentStore(database)
+            for collection, field in await documents.indexes.rebuild_older():
+                log.info("rebuilt the index on %s of %s for this version's queries", field, collection)
+            app[DOCUMENTS] = DocumentService(documents, app[BUS], max_page_size=config.max_page_size)
             app[SEARCH] = SearchService(SearchStore(database))
             channels = ChannelService(ChannelStore(database))
             await channels.load([a.id for a in await account_store.apps()])

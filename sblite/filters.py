@@ -5,13 +5,14 @@ type never matches a field of another. Values are always bound parameters. Field
 bound parameters too, except for fields with an index (`literal` below): an expression index only
 matches a query that spells the same expression, so those paths are written as SQL string
 literals, from a validated path with its quotes doubled. Either way a clause only chooses among
-fixed shapes: the path literal is one token where the parameterised form has a `?`.
+fixed shapes: the path literal is one token where the parameterised form has a `?`, and the
+value's kind (its type, whether it is a plain string, which side of 0 and 1 a number is) picks
+the shape.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +34,8 @@ MAX_FIELD_LENGTH = 200
 MAX_IN_VALUES = 1000
 NO_FILTER = "1"  # what an empty clause list compiles to
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+# Up to this many plain strings in an `in` list get a text pre-filter (one `instr` each).
+MAX_PREFILTER_VALUES = 8
 # One element `f` of a field (the field itself when it is a scalar, each element when it is an
 # array; never the members of an object) equals one list value `v`: same JSON kind, same value.
 _IN_MATCH = (
@@ -133,6 +136,34 @@ def field_expression(field: str) -> str:
     return f"json_extract(data, {sql_text(json_path(field))})"
 
 
+def plain_string(value: str) -> bool:
+    """Whether `value` is written in a stored document's JSON text as itself between quotes.
+
+    Documents are only ever stored as `jsonutil.dumps_stored` writes them, which escapes nothing
+    but quotes, backslashes and control characters.
+    """
+    return dumps_stored(value) == f'"{value}"'
+
+
+def exact_comparison(op: str, value: Any) -> bool:
+    """Whether `json_extract(data, path) <op> value` alone matches only fields of the value's JSON type.
+
+    json_extract gives a JSON string as text, an array or object as its JSON text (starting with
+    `[` or `{`), true and false as 1 and 0, a number as a number; SQLite orders every number
+    before every text. So an equality with a string that does not start with a bracket, an
+    equality with a number other than 0 and 1, and a numeric range that leaves out 0 and 1 need
+    no type check (a `>` range is also bounded below the texts).
+    """
+    if value is None or isinstance(value, bool):
+        return False
+    if isinstance(value, str):
+        return op == "==" and not value.startswith(("[", "{"))
+    if op == "==":
+        return value not in (0, 1)
+    bounds: dict[str, bool] = {">": value >= 1, ">=": value > 1, "<": value <= 0, "<=": value < 0}
+    return bounds.get(op, False)
+
+
 def compile_clauses(clauses: list[Clause], literal: frozenset[str] = frozenset()) -> tuple[str, list[Any]]:
     """SQL conditions (joined with AND, `1` when empty) and their parameters.
 
@@ -164,6 +195,9 @@ def _compile_clause(clause: Clause, literal: bool) -> tuple[str, list[Any]]:
                     f"OR (? AND json_extract(data, {a}) IS NULL) "
                     f"OR (json_extract(data, {a}) >= '[' AND json_extract(data, {a}) < '\\')) AND {fragment}",
                     [dumps_stored(value), int(None in value), dumps_stored(value)])
+        if op == "in" and 0 < len(value) <= MAX_PREFILTER_VALUES and all(
+                isinstance(v, str) and plain_string(v) for v in value):
+            return _prefiltered(value, fragment, [*bound, dumps_stored(value)])
         return fragment, [*bound, dumps_stored(value)]
     if value is None:
         return (f"json_type(data, {a}) IS NULL OR json_type(data, {a}) = 'null'", bound * 2) if op == "==" \
@@ -182,7 +216,25 @@ def _compile_clause(clause: Clause, literal: bool) -> tuple[str, list[Any]]:
             [*bound, *bound, value],
         )
     sql_op = "=" if op == "==" else op
-    return f"json_type(data, {a}) IN {types} AND json_extract(data, {a}) {sql_op} ?", [*bound, *bound, value]
+    # The comparison first: it rejects most documents, and the type check then runs on few.
+    fragment, params = f"json_extract(data, {a}) {sql_op} ?", [*bound, value]
+    if not exact_comparison(op, value):
+        fragment, params = f"{fragment} AND json_type(data, {a}) IN {types}", [*params, *bound]
+    elif op in (">", ">="):
+        fragment, params = f"{fragment} AND json_extract(data, {a}) < ''", [*params, *bound]
+    if op == "==" and not literal and isinstance(value, str) and plain_string(value):
+        return _prefiltered([value], fragment, params)
+    return fragment, params
+
+
+def _prefiltered(values: list[str], fragment: str, params: list[Any]) -> tuple[str, list[Any]]:
+    """`fragment` behind a search of the document's text for one of the quoted `values`.
+
+    A field equal to a plain string has that string, quoted, in the document's JSON text; looking
+    for it there costs a fraction of decoding the JSON, so most documents are rejected unread.
+    """
+    search = " OR ".join(["instr(data, ?) > 0"] * len(values))
+    return f"({search}) AND {fragment}", [*(f'"{v}"' for v in values), *params]
 
 
 def _compile_column(column: str, clause: Clause) -> tuple[str, list[Any]]:
@@ -195,24 +247,6 @@ def _compile_column(column: str, clause: Clause) -> tuple[str, list[Any]]:
         return ("1", []) if op == "!=" else ("0", [])
     sql_op = "=" if op == "==" else op
     return f"{column} {sql_op} ?", [value]
-
-
-# Clauses an index on their field serves, best first: an equality finds a few entries, a range a
-# stretch of them; `in` (which must also find arrays) reads the whole index, still without the JSON.
-_INDEX_PREFERENCE = (("==",), ("<", "<=", ">", ">="), ("in",))
-
-
-def index_for(clauses: list[Clause], sort: str | None, indexed: Mapping[str, str]) -> str | None:
-    """The name of the index (among `indexed`: field → name) a query should read, if one serves it.
-
-    The sort's index serves only a query without clauses: with clauses, the total counts every
-    match anyway, and reading them in the index's order would not spare sorting them.
-    """
-    for ops in _INDEX_PREFERENCE:
-        for clause in clauses:
-            if clause.op in ops and clause.field in indexed and clause.value is not None:
-                return indexed[clause.field]
-    return indexed.get(sort) if sort and not clauses else None
 
 
 def order_by(sort: str | None, descending: bool, literal: frozenset[str] = frozenset()) -> tuple[str, list[Any]]:

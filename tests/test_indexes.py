@@ -114,6 +114,30 @@ async def test_indexes_survive_a_restart(aiohttp_client, tmp_path):
 
 
 
+async def test_an_index_of_the_first_shape_is_rebuilt_at_start(aiohttp_client, tmp_path, caplog):
+    """An index made by the release before the account joined the index: replaced, its record renamed, same answers."""
+    config = make_config(tmp_path)
+    first = Api(await aiohttp_client(create_app(config)))
+    assert (await first.root("POST", "/sudo/things?bulk=1", json=[{"n": i} for i in range(50)]))[0] == 201
+    assert await first.root("POST", "/sudo/index?col=things&field=n") == (200, True)
+    await first.client.close()
+    path = str(tmp_path / "test.db")
+    ((name, sql),) = _sqlite_indexes(path).items()
+    conn = sqlite3.connect(path)  # back to the first shape, under its own name, as that release left it
+    with conn:
+        conn.execute(f'DROP INDEX "{name}"')
+        conn.execute(sql.replace(name, "docfield_" + "0" * 32).replace(", account_id, seq)", ", seq)"))
+        conn.execute("UPDATE document_indexes SET name = ?", ("docfield_" + "0" * 32,))
+    conn.close()
+    caplog.set_level("INFO", logger="sblite")
+    second = Api(await aiohttp_client(create_app(config)))
+    assert "rebuilt the index on n of things" in caplog.text
+    assert list(_sqlite_indexes(path).items()) == [(name, sql)]
+    assert [i["name"] for i in (await second.root("GET", "/sudo/index?col=things"))[1]] == [name]
+    status, found = await second.root("POST", "/sudoquery/things?sort=n&desc=1&size=3", json=[["n", ">=", 40]])
+    assert (status, found["total"], [d["n"] for d in found["results"]]) == (200, 10, [49, 48, 47])
+
+
 @pytest.mark.slow
 def test_cli_add_list_drop(capsys, tmp_path):
     server = start_server(tmp_path)

@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from sblite.filters import compile_clauses, parse_clauses, sort_key
+from sblite.filters import parse_clauses
+from sblite.query_plan import plan_query
 from sblite.store import Database, DocumentStore
 from sblite.store.documents import NewDocument, Scope
 
@@ -152,11 +153,8 @@ async def store(tmp_path):
 
 async def _page(documents: DocumentStore, clauses: list, offset: int, index: str | None = None,
                 sort: str | None = None) -> tuple[int, list[int]]:
-    literal = frozenset(["n"]) if index else frozenset()
-    where, params = compile_clauses(parse_clauses(clauses), literal)
-    key, key_params = sort_key(sort, literal)
-    page = await documents.page(Scope("app", "items", literal=bool(index)), where, params, key, key_params, False,
-                                10, offset, index)
+    plan = plan_query(parse_clauses(clauses), sort, {"n": index} if index else {})
+    page = await documents.page(Scope("app", "items", literal=bool(index)), plan, False, 10, offset)
     return page.total, [doc["i"] for doc in page.results]
 
 
@@ -165,33 +163,59 @@ def _reads(statements: list[str]) -> list[str]:
 
 
 @pytest.mark.parametrize("with_index", [False, True], ids=["scan", "index"])
-async def test_a_filtered_page_and_its_total_come_from_one_statement(store, with_index: bool) -> None:
+async def test_a_filtered_page_and_its_total_come_from_one_pass(store, with_index: bool) -> None:
+    """Without an index, one statement; with one that decides the filter alone, the total from the index first."""
     documents, statements = store
     index = None
     if with_index:
         await documents.indexes.create("app", "items", "n", "now")
         index = (await documents.indexes.fields("app", "items"))["n"]
+    reads = 2 if with_index else 1
     statements.clear()
     total, page = await _page(documents, [["n", "==", 3]], 0, index)
     assert (total, page) == (12, [3, 13, 23, 33, 43, 53, 63, 73, 83, 93])
-    (statement,) = _reads(statements)
-    assert "COUNT(*) AS total FROM hits" in statement and ("INDEXED BY" in statement) == with_index
-    statements.clear()
-    assert await _page(documents, [["n", "==", 3]], 10, index) == (12, [103, 113])
-    assert len(_reads(statements)) == 1
-    statements.clear()
-    assert await _page(documents, [["n", "==", 3]], 20, index) == (12, [])  # past the end: the total still
-    assert len(_reads(statements)) == 1
+    found = _reads(statements)
+    assert len(found) == reads and all(("INDEXED BY" in s) == with_index for s in found)
+    if with_index:
+        assert found[0].startswith("SELECT COUNT(*) FROM documents INDEXED BY")
+    else:
+        assert "COUNT(*) AS total FROM hits" in found[0]
+    for offset, expected in ((10, (12, [103, 113])), (20, (12, []))):  # past the end: the total still
+        statements.clear()
+        assert await _page(documents, [["n", "==", 3]], offset, index) == expected
+        assert len(_reads(statements)) == reads
     statements.clear()
     assert await _page(documents, [["n", "==", 42]], 0, index) == (0, [])
-    assert len(_reads(statements)) == 1
+    assert len(_reads(statements)) == reads
 
 
 async def test_an_unfiltered_page_reads_no_more_than_the_page(store) -> None:
     documents, statements = store
     statements.clear()
     assert await _page(documents, [], 0) == (N, list(range(10)))
-    assert [s.split(" FROM ")[1].split()[0] for s in _reads(statements)] == ["documents", "document_counts"]
+    assert [s.split(" FROM ")[1].split()[0] for s in _reads(statements)] == ["document_counts", "documents"]
+
+
+@pytest.mark.parametrize("with_index", [False, True], ids=["scan", "index"])
+async def test_bulk_updates_and_deletes_find_their_documents_through_the_index(store, with_index: bool) -> None:
+    documents, _ = store
+    indexed = {}
+    if with_index:
+        await documents.indexes.create("app", "items", "n", "now")
+        indexed = await documents.indexes.fields("app", "items")
+    writes: list[str] = []
+    await documents._db.write(lambda conn: conn.set_trace_callback(writes.append))
+    scope = Scope("app", "items", literal=with_index)
+    plan = plan_query(parse_clauses([["n", "==", 3]]), None, indexed)
+    updated = await documents.update(scope, plan.where, plan.params, {"s": "y"}, "now", index=plan.index)
+    assert [doc["i"] for doc in updated] == list(range(3, N, 10))
+    plan = plan_query(parse_clauses([["n", ">", 7]]), None, indexed)
+    deleted = await documents.delete(scope, plan.where, plan.params, index=plan.index)
+    assert sorted(doc["i"] for doc in deleted) == [i for i in range(N) if i % 10 > 7]
+    # (the trace repeats a statement for each trigger it fires)
+    reads = set(s for s in writes if s.startswith(("SELECT id, account_id", "DELETE FROM documents")))
+    assert len(reads) == 2 and all(("INDEXED BY" in s) == with_index for s in reads), reads
+    await documents._db.write(lambda conn: conn.set_trace_callback(None))
 
 
 async def test_a_dropped_index_is_no_error(store) -> None:
@@ -202,3 +226,22 @@ async def test_a_dropped_index_is_no_error(store) -> None:
     assert await _page(documents, [["n", "==", 3]], 0, index) == (12, [3, 13, 23, 33, 43, 53, 63, 73, 83, 93])
     with pytest.raises(sqlite3.OperationalError):  # what the store handles
         await documents._db.read(lambda c: c.execute(f'SELECT 1 FROM documents INDEXED BY "{index}"').fetchall())
+
+
+TEXTS = ["café", "naïve ☕", "😀", "a\"b", "a\\b", "tab\there", "line\nbreak", "\u2028", "<b>&amp;</b>", "[1]", "{}"]
+
+
+@pytest.mark.parametrize("with_index", [False, True], ids=["scan", "index"])
+async def test_strings_of_every_kind_are_found_as_stored(api, with_index: bool) -> None:
+    """== and `in` search a plain string in the stored text first: escapes, non-ASCII and brackets still match."""
+    docs = [{"s": text, "other": f"x{text}", "tags": [text, "t"]} for text in TEXTS] + [{text: 1} for text in TEXTS]
+    assert (await api.root("POST", "/sudo/texts?bulk=1", json=docs))[0] == 201
+    if with_index:
+        assert await api.root("POST", "/sudo/index?col=texts&field=s") == (200, True)
+    for text in TEXTS:
+        for clauses in ([["s", "==", text]], [["s", "in", [text, "zz"]]], [["tags", "in", [text]]]):
+            status, found = await api.root("POST", "/sudoquery/texts", json=clauses)
+            assert status == 200, found
+            assert [d["s"] for d in found["results"]] == [text], (clauses, found)
+        status, found = await api.root("POST", "/sudoquery/texts", json=[["other", "==", text]])
+        assert (status, found["total"]) == (200, 0)

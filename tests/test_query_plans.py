@@ -1,13 +1,12 @@
 """Queries with and without field indexes: the same documents and totals, and a plan that reads the index.
 
-The SQL is what the store runs (`page_sql`, `compile_clauses`, `order_by`, `index_for`) on the
+The SQL is what the store runs (`plan_query`, then `page_statements` and `read_page`) on the
 documents of tests/test_filters.py, with an index (`create_sql`) on every field a case names.
 """
 
 from __future__ import annotations
 
 import functools
-import json
 import sqlite3
 from typing import Any
 
@@ -16,14 +15,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sblite.errors import BadRequest
-from sblite.filters import (
-    SYSTEM_COLUMNS, compile_clauses, index_for, json_path, parse_clauses, sort_key, sql_text,
-)
-from sblite.filters import NO_FILTER
-from sblite.store.documents import Scope, page_sql, rows_sql, through
+from sblite.jsonutil import dumps_stored
+from sblite.filters import SYSTEM_COLUMNS, compile_clauses, json_path, parse_clauses, sql_text
+from sblite.query_plan import index_for, plan_query
+from sblite.store.documents import Scope, page_statements, read_page, through
 from sblite.store.indexes import create_sql, index_name
 from sblite.store.migrations import migrate
-from tests.test_filters import DOCS, ORDERS, SEMANTICS, fields, operators, values
+from tests.test_filters import DOCS, ORDERS, SEMANTICS, canonical, fields, operators, values
 
 SCOPE = Scope("app", "things")
 HOSTILE = ["it's", "x') OR 1=1 --", "a'); DROP TABLE documents; --", "'", "''", "?", "a?b.'c'", "*/", "a b"]
@@ -46,7 +44,7 @@ def db() -> tuple[sqlite3.Connection, dict[str, str]]:
         conn.execute(
             "INSERT INTO documents (seq, app_id, collection, id, account_id, owner_id, created, updated, data)"
             " VALUES (?, 'app', 'things', ?, ?, ?, 'c', ?, ?)",
-            (seq, doc_id, account, owner, f"2024-02-{31 - seq:02d}", json.dumps({"name": name, **data})))
+            (seq, doc_id, account, owner, f"2024-02-{31 - seq:02d}", dumps_stored({"name": name, **data})))
     conn.execute("INSERT INTO documents (app_id, collection, id, account_id, owner_id, created, updated, data) "
                  "VALUES ('app', 'other', 'o1', 'acc1', 'u1', 'c', 'u', '{\"age\": 30, \"name\": \"zed\"}')")
     indexed = {field: _index(conn, field) for field in CASE_FIELDS if field not in SYSTEM_COLUMNS}
@@ -55,27 +53,19 @@ def db() -> tuple[sqlite3.Connection, dict[str, str]]:
 
 def run(clauses: Any, sort: str | None = None, descending: bool = False, indexed: dict[str, str] | None = None,
         limit: int = 100, offset: int = 0, scope: Scope = SCOPE) -> tuple[list[str], int, str]:
-    """Names in page order, the total and the query plan, with the indexes in `indexed` (none: no index)."""
+    """Names in page order, the total and the query plans, with the indexes in `indexed` (none: no index)."""
     conn, _ = db()
-    parsed = parse_clauses(clauses)
-    indexed = indexed or {}
-    index = index_for(parsed, sort, indexed)
-    literal = frozenset(indexed) if index else frozenset()
-    if index:
+    plan = plan_query(parse_clauses(clauses), sort, indexed or {})
+    if plan.index:
         scope = Scope(scope.app_id, scope.collection, scope.account_id, scope.owner_id, literal=True)
-    where, params = compile_clauses(parsed, literal)
-    key, key_params = sort_key(sort, literal)
-    def attempt(index: str | None) -> tuple[list[sqlite3.Row], str]:
-        # As the store does: without clauses, the page alone (the total comes from the counts).
-        make = rows_sql if where == NO_FILTER else page_sql
-        sql, all_params = make(scope, where, params, key, key_params, descending, limit, offset, index)
-        rows = conn.execute(sql, all_params).fetchall()
-        return rows, " / ".join(row[3] for row in conn.execute("EXPLAIN QUERY PLAN " + sql, all_params))
 
-    rows, plan = through(index, attempt)
-    names = [json.loads(row["data"])["name"] for row in rows if row["id"] is not None]
-    total = len(DOCS) if where == NO_FILTER else rows[0]["total"]
-    return names, total, plan
+    def attempt(index: str | None) -> tuple[list[str], int, str]:
+        statements = page_statements(scope, plan, descending, limit, offset, index)
+        page = read_page(conn, statements)
+        plans = [row[3] for sql, params in statements for row in conn.execute("EXPLAIN QUERY PLAN " + sql, params)]
+        return [doc["name"] for doc in page.results], page.total, " / ".join(plans)
+
+    return through(plan.index, attempt)
 
 
 @pytest.mark.parametrize("clauses, expected", [c[1:] for c in SEMANTICS], ids=[c[0] for c in SEMANTICS])
@@ -113,14 +103,14 @@ PLANS = [
     ("== true", [["active", "==", True]], None, "active", "(<expr>=?)"),
     ("<", [["age", "<", 100]], None, "age", "(<expr><?)"),
     ("<=", [["age", "<=", 100]], None, "age", "(<expr><?)"),
-    (">", [["score", ">", 1]], None, "score", "(<expr>>?)"),
+    (">", [["score", ">", 1]], None, "score", "(<expr>>? AND <expr><?)"),
     (">=", [["label", ">=", "1"]], None, "label", "(<expr>>?)"),
     ("in", [["tags", "in", ["red"]]], None, "tags", ""),
     ("sort", [], "age", "age", "SCAN documents USING INDEX"),
     ("sort by a dotted field", [], "meta.city", "meta.city", "SCAN documents USING INDEX"),
     ("sort with clauses the index does not serve", [["nick", "!=", None]], "meta.city", None, ""),
     ("== wins over a range", [["age", ">", 1], ["label", "==", "30"]], None, "label", "(<expr>=?)"),
-    ("range wins over sort", [["score", ">", 1]], "age", "score", "(<expr>>?)"),
+    ("range wins over sort", [["score", ">", 1]], "age", "score", "(<expr>>? AND <expr><?)"),
     ("== null reads no index", [["nick", "==", None]], None, None, ""),
     ("!= reads no index", [["age", "!=", 30]], None, None, ""),
     ("!in reads no index", [["age", "!in", [30]]], None, None, ""),
@@ -139,6 +129,60 @@ def test_the_plan_reads_the_index_that_serves(clauses: list, sort: str | None, f
         assert _uses(plan, field), plan
         assert "SCAN documents" not in plan.replace(f"SCAN documents USING INDEX {indexed[field]}", "")
     assert words in plan
+
+
+def _reads_documents(conn: sqlite3.Connection, sql: str, params: list[Any]) -> bool:
+    """Whether a statement's program reads a column of a documents row (not only index entries)."""
+    (root,) = conn.execute("SELECT rootpage FROM sqlite_master WHERE name = 'documents'").fetchone()
+    program = conn.execute("EXPLAIN " + sql, params).fetchall()
+    cursors = {op["p1"] for op in program if op["opcode"] == "OpenRead" and op["p2"] == root}
+    return any(op["opcode"] == "Column" and op["p1"] in cursors for op in program)
+
+
+INDEX_ALONE = [
+    # (clauses, whether the index alone selects and counts the matches: filters.exact_comparison)
+    ([["label", "==", "100"]], True),
+    ([["label", "==", "[1]"]], False),  # an array's JSON text could equal it
+    ([["age", "==", 30]], True),
+    ([["age", "==", 1]], False),  # true is 1 in the index
+    ([["age", "==", 0.0]], False),  # and false is 0
+    ([["age", ">", 1]], True),
+    ([["age", ">", 0.5]], False),
+    ([["age", ">=", 1]], False),
+    ([["age", ">=", 1.5]], True),
+    ([["age", "<", 0]], True),
+    ([["age", "<=", 0]], False),
+    ([["age", ">", 20], ["age", "<", 40]], False),  # below 40 lets true and false in
+    ([["age", ">", 20], ["age", "<=", 50], ["age", "!=", 30]], False),
+    ([["age", ">", 20], ["age", ">", 25]], True),
+    ([["label", ">=", "1"]], False),
+    ([["active", "==", True]], False),
+    ([["tags", "in", ["red"]]], False),
+    ([["age", ">", 20], ["label", "==", "30"]], False),  # two fields: one index cannot count them
+]
+
+
+@pytest.mark.parametrize("clauses, alone", INDEX_ALONE, ids=[str(c[0]) for c in INDEX_ALONE])
+def test_the_index_alone_counts_exact_comparisons(clauses: list, alone: bool) -> None:
+    conn, indexed = db()
+    plan = plan_query(parse_clauses(clauses), None, indexed)
+    assert plan.index_only is alone
+    for scope in (SCOPE, Scope("app", "things", account_id="acc1")):
+        literal = Scope(scope.app_id, scope.collection, scope.account_id, literal=True)
+        statements = page_statements(literal, plan, False, 100, 0, plan.index)
+        assert len(statements) == (2 if alone else 1)
+        if alone:  # the total: from the index, no document read (the account is in the index too)
+            assert not _reads_documents(conn, *statements[0])
+        assert run(clauses, indexed=indexed, scope=scope)[:2] == run(clauses, scope=scope)[:2]
+
+
+def test_a_range_sorted_by_its_field_walks_the_index() -> None:
+    _, indexed = db()
+    names, total, plan = run([["age", ">", 1]], "age", indexed=indexed, limit=2)
+    assert (names, total) == (run([["age", ">", 1]], "age", limit=2)[:2])
+    steps = plan.split(" / ")[1:]  # the page's, after the total's
+    walk = next(i for i, step in enumerate(steps) if step.startswith("SEARCH documents USING INDEX docfield_"))
+    assert steps[walk + 1] != "USE TEMP B-TREE FOR ORDER BY", plan  # the matches come in order: none sorted
 
 
 def test_an_account_scope_with_an_index() -> None:
@@ -171,7 +215,6 @@ def test_pages_and_totals_are_the_same_with_an_index(offset: int) -> None:
 # ---------------------------------------------------------------------------------------------
 
 REFERENCE_PATH = sql_text(json_path("f"))
-CANONICAL = {type(None): None, bool: True, int: 0, float: 0.5, str: "s", list: []}
 
 
 @settings(max_examples=300, deadline=None)
@@ -183,7 +226,7 @@ def test_an_indexed_field_changes_only_its_path_literal(field: str, op: str, val
         return
     sql, params = compile_clauses(clauses, frozenset([field]))
     ref_field = field if field in SYSTEM_COLUMNS else "f"
-    ref_value = CANONICAL[type(value)] if not isinstance(value, list) or field in SYSTEM_COLUMNS else value
+    ref_value = canonical(value) if not isinstance(value, list) or field in SYSTEM_COLUMNS else value
     reference, ref_params = compile_clauses(parse_clauses([[ref_field, op, ref_value]]), frozenset([ref_field]))
     if field not in SYSTEM_COLUMNS:
         literal = sql_text(json_path(field))

@@ -206,5 +206,5 @@ async def test_once_auto_index_made_the_index_the_same_query_takes_a_fraction_of
     steps = [json.loads(r.getMessage().partition(": ")[2])["steps"] for r in caplog.records
              if r.name == LOGGER and r.getMessage().startswith("slow query: ")]
     assert len(steps) == SUGGEST_AFTER + 1
-    assert min(steps[:SUGGEST_AFTER]) >= 20_000  # 3,200 documents scanned
+    assert min(steps[:SUGGEST_AFTER]) >= 3 * 3_200  # 3,200 documents scanned, a few steps each
     assert steps[-1] <= min(steps[:SUGGEST_AFTER]) // 10

@@ -8,6 +8,7 @@ import sqlite3
 import pytest
 
 from sblite.filters import NO_FILTER
+from sblite.query_plan import QueryPlan
 from sblite.store import Database, DatabaseClosed, DocumentStore, Page
 from sblite.store.documents import NewDocument, Scope
 from sblite.store.migrations import MIGRATIONS, migrate, schema_version
@@ -130,7 +131,7 @@ async def test_work_staged_with_a_change_commits_with_it_or_not_at_all(db):
 
     with pytest.raises(ValueError):
         await documents.insert("app", "col", new, "2026-01-01T00:00:00Z", refuse)
-    assert await documents.page(Scope("app", "col"), NO_FILTER, [], "seq", [], False, 10, 0) == Page(0, [])
+    assert await documents.page(Scope("app", "col"), QueryPlan(NO_FILTER, [], "seq", []), False, 10, 0) == Page(0, [])
     assert await _keys(db) == []
 
     seen: list[list[str]] = []

@@ -11,6 +11,7 @@ from sblite.errors import BadRequest, NotFound, ServerError
 from sblite.jsonutil import MAX_DEPTH, dumps, exceeds_depth
 from sblite.model import Identity, Message
 from sblite.permissions import CollectionRules, Level, collection_rules, validate_collection_name
+from sblite.query_plan import QueryPlan, plan_query
 from sblite.services.bus import EventBus
 from sblite.services.slow_queries import SlowQueryLog, measured
 from sblite.store import DocumentStore
@@ -133,32 +134,23 @@ class DocumentService:
         """A page of readable documents matching every clause."""
         rules = collection_rules(collection)
         clauses = filters.parse_clauses(raw_clauses)
-        scope, literal, index = await self._plan(_scope(identity, rules, rules.read), clauses, paging.sort)
-        where, params = filters.compile_clauses(clauses, literal)
-        key, key_params = filters.sort_key(paging.sort, literal)
+        scope, plan = await self._plan(_scope(identity, rules, rules.read), clauses, paging.sort)
         size = max(1, min(paging.size, self._max_page_size))
         page = max(1, paging.page)
-        result = await self._store.page(scope, where, params, key, key_params, paging.descending, size,
-                                        _offset(page, size), index)
+        result = await self._store.page(scope, plan, paging.descending, size, _offset(page, size))
         return {"page": page, "size": size, "total": result.total, "results": result.results}
 
-    async def _plan(self, scope: Scope, clauses: list[filters.Clause],
-                    sort: str | None) -> tuple[Scope, frozenset[str], str | None]:
-        """The scope, the fields written as literals and the index to read, when an index serves the query."""
-        indexed = await self._store.indexes.fields(scope.app_id, scope.collection)
-        index = filters.index_for(clauses, sort, indexed)
-        if index is None:
-            return scope, frozenset(), None
-        return replace(scope, literal=True), frozenset(indexed), index
+    async def _plan(self, scope: Scope, clauses: list[filters.Clause], sort: str | None) -> tuple[Scope, QueryPlan]:
+        """The scope (with literals when the plan reads a field index, as a partial index needs) and the plan."""
+        plan = plan_query(clauses, sort, await self._store.indexes.fields(scope.app_id, scope.collection))
+        return (scope if plan.index is None else replace(scope, literal=True)), plan
 
     @measured("count")
     async def count(self, identity: Identity, collection: str, raw_clauses: Any) -> int:
         """How many readable documents match every clause."""
         rules = collection_rules(collection)
-        clauses = filters.parse_clauses(raw_clauses)
-        scope, literal, index = await self._plan(_scope(identity, rules, rules.read), clauses, None)
-        where, params = filters.compile_clauses(clauses, literal)
-        return await self._store.count(scope, where, params, index)
+        scope, plan = await self._plan(_scope(identity, rules, rules.read), filters.parse_clauses(raw_clauses), None)
+        return await self._store.count(scope, plan)
 
     async def update(self, identity: Identity, collection: str, doc_id: str, body: Any, *,
                      depth: int = 0) -> dict[str, Any]:
@@ -177,10 +169,10 @@ class DocumentService:
         rules = collection_rules(collection)
         body = _require_object(body, 'invalid body: expected {"update": {...}, "clauses": [...]}')
         patch = _storable(_require_object(body.get("update"), 'invalid body: "update" must be a JSON object'))
-        where, params = filters.compile_clauses(filters.parse_clauses(body.get("clauses", [])))
-        scope = _scope(identity, rules, rules.write)
+        clauses = filters.parse_clauses(body.get("clauses", []))
+        scope, plan = await self._plan(_scope(identity, rules, rules.write), clauses, None)
         updated = await self._change(identity, rules, "db_updated", depth, lambda with_change: self._store.update(
-            scope, where, params, patch, now_text(), with_change))
+            scope, plan.where, plan.params, patch, now_text(), with_change, plan.index))
         return len(updated)
 
     async def increment(self, identity: Identity, collection: str, doc_id: str, body: Any, *,
@@ -216,10 +208,9 @@ class DocumentService:
                           depth: int = 0) -> int:
         """Delete every writable document matching the clauses; returns how many."""
         rules = collection_rules(collection)
-        where, params = filters.compile_clauses(filters.parse_clauses(raw_clauses))
-        scope = _scope(identity, rules, rules.write)
+        scope, plan = await self._plan(_scope(identity, rules, rules.write), filters.parse_clauses(raw_clauses), None)
         deleted = await self._change(identity, rules, "db_deleted", depth, lambda with_change: self._store.delete(
-            scope, where, params, with_change))
+            scope, plan.where, plan.params, with_change, plan.index))
         return len(deleted)
 
     async def create_index(self, app_id: str, collection: str, field: str) -> bool:

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from sblite.errors import BadRequest
 from sblite.filters import INT64_MAX, INT64_MIN, NO_FILTER, order_sql, sql_text
 from sblite.jsonutil import dumps_stored, loads
+from sblite.query_plan import QueryPlan
 from sblite.store.database import Database
 from sblite.store.indexes import IndexStore
 
@@ -120,14 +121,12 @@ def through(index: str | None, run: Callable[[str | None], T]) -> T:
         return run(None)
 
 
-def _total(conn: sqlite3.Connection, scope: Scope, filter_sql: str, filter_params: list[Any],
-           index: str | None = None) -> int:
+def _total_sql(scope: Scope, filter_sql: str, filter_params: list[Any],
+               index: str | None = None) -> tuple[str, list[Any]]:
     where, params = scope.where()
     if filter_sql == NO_FILTER:  # counts kept by triggers: no scan of the collection
-        sql = f"SELECT COALESCE(SUM(n), 0) FROM document_counts WHERE {where}"
-        return int(conn.execute(sql, params).fetchone()[0])
-    sql = f"SELECT COUNT(*) FROM {_source(index)} WHERE {where} AND {filter_sql}"
-    return int(conn.execute(sql, (*params, *filter_params)).fetchone()[0])
+        return f"SELECT COALESCE(SUM(n), 0) FROM document_counts WHERE {where}", params
+    return f"SELECT COUNT(*) FROM {_source(index)} WHERE {where} AND {filter_sql}", [*params, *filter_params]
 
 
 def rows_sql(scope: Scope, filter_sql: str, filter_params: list[Any], key: str, key_params: list[Any],
@@ -153,6 +152,43 @@ def page_sql(scope: Scope, filter_sql: str, filter_params: list[Any], key: str, 
     return (f"WITH hits AS MATERIALIZED ({hits}) SELECT {_COLUMNS}, total FROM (SELECT COUNT(*) AS total FROM hits) "
             f"LEFT JOIN ({page}) LEFT JOIN documents ON documents.seq = hit {order_sql(key, descending, 'k', 'hit')}",
             [*key_params, *params, *filter_params, limit, offset])  # the key comes first in the text
+
+
+def index_page_sql(scope: Scope, filter_sql: str, filter_params: list[Any], key: str, key_params: list[Any],
+                   descending: bool, limit: int, offset: int, index: str) -> tuple[str, list[Any]]:
+    """A page without its total, its matches taken in order from `index` alone: only the page's documents are read."""
+    where, params = scope.where()
+    hits = (f"SELECT seq AS hit FROM {_source(index)} WHERE {where} AND {filter_sql} "
+            f"{order_sql(key, descending)} LIMIT ? OFFSET ?")
+    return (f"SELECT {_COLUMNS} FROM ({hits}) JOIN documents ON documents.seq = hit {order_sql(key, descending)}",
+            [*params, *filter_params, *key_params, limit, offset, *key_params])
+
+
+def page_statements(scope: Scope, plan: QueryPlan, descending: bool, limit: int, offset: int,
+                    index: str | None) -> list[tuple[str, list[Any]]]:
+    """The statements that read a page and its total (through `index`, if given; None: no index).
+
+    Two statements: the total, then the page. One: the page, each row carrying the total (and a
+    row with a NULL id when the page is past the end).
+    """
+    args = (scope, plan.where, plan.params, plan.key, plan.key_params, descending, limit, offset)
+    if plan.where == NO_FILTER:
+        return [_total_sql(scope, NO_FILTER, []), rows_sql(*args, index)]
+    if plan.index_only and index is not None:
+        return [_total_sql(scope, plan.where, plan.params, index), index_page_sql(*args, index)]
+    return [page_sql(*args, index)]
+
+
+def read_page(conn: sqlite3.Connection, statements: list[tuple[str, list[Any]]]) -> Page:
+    """Run `page_statements` in one read transaction (the total and the page see the same documents)."""
+    conn.execute("BEGIN")
+    try:
+        found = [conn.execute(sql, params).fetchall() for sql, params in statements]
+    finally:
+        conn.execute("COMMIT")
+    if len(found) == 2:
+        return Page(total=int(found[0][0][0]), results=[_doc(row) for row in found[1]])
+    return Page(total=int(found[0][0]["total"]), results=[_doc(row) for row in found[0] if row["id"] is not None])
 
 
 def _sum(field: str, current: Any, amount: int) -> int | float:
@@ -206,34 +242,30 @@ class DocumentStore:
             "ORDER BY seq", (*params, dumps_stored(ids))).fetchall())
         return [_doc(row) for row in rows]
 
-    async def page(self, scope: Scope, filter_sql: str, filter_params: list[Any], key: str, key_params: list[Any],
-                   descending: bool, limit: int, offset: int, index: str | None = None) -> Page:
-        """A page of documents in scope matching the compiled filter, by sort `key` (`filters.sort_key`)."""
-        def run(conn: sqlite3.Connection, index: str | None) -> Page:
-            if filter_sql == NO_FILTER:  # the total is kept by triggers: only the page is read
-                sql, params = rows_sql(scope, NO_FILTER, [], key, key_params, descending, limit, offset, index)
-                rows = conn.execute(sql, params).fetchall()
-                return Page(total=_total(conn, scope, NO_FILTER, []), results=[_doc(row) for row in rows])
-            sql, params = page_sql(scope, filter_sql, filter_params, key, key_params, descending, limit, offset, index)
-            rows = conn.execute(sql, params).fetchall()
-            return Page(total=int(rows[0]["total"]), results=[_doc(row) for row in rows if row["id"] is not None])
+    async def page(self, scope: Scope, plan: QueryPlan, descending: bool, limit: int, offset: int) -> Page:
+        """A page of documents in scope matching the plan's filter, in the order of its sort key."""
+        return await self._db.read(lambda conn: through(plan.index, lambda index: read_page(
+            conn, page_statements(scope, plan, descending, limit, offset, index))))
 
-        return await self._db.read(lambda conn: through(index, lambda name: run(conn, name)))
+    async def count(self, scope: Scope, plan: QueryPlan) -> int:
+        """How many documents in scope match the plan's filter."""
+        def run(conn: sqlite3.Connection, index: str | None) -> int:
+            sql, params = _total_sql(scope, plan.where, plan.params, index)
+            return int(conn.execute(sql, params).fetchone()[0])
 
-    async def count(self, scope: Scope, filter_sql: str, filter_params: list[Any], index: str | None = None) -> int:
-        """How many documents in scope match the compiled filter, counted through `index` if given."""
-        return await self._db.read(lambda conn: through(
-            index, lambda name: _total(conn, scope, filter_sql, filter_params, name)))
+        return await self._db.read(lambda conn: through(plan.index, lambda index: run(conn, index)))
 
     async def update(self, scope: Scope, filter_sql: str, filter_params: list[Any],
-                     patch: dict[str, Any], now: str, with_change: WithChange | None = None) -> list[dict[str, Any]]:
-        """Shallow-merge `patch` into every matching document in scope; return them updated."""
+                     patch: dict[str, Any], now: str, with_change: WithChange | None = None,
+                     index: str | None = None) -> list[dict[str, Any]]:
+        """Shallow-merge `patch` into every matching document in scope (found through `index`); return them updated."""
         where, params = scope.where()
         patch = strip_system_keys(patch)
 
         def run(conn: sqlite3.Connection) -> list[dict[str, Any]]:
-            rows = conn.execute(f"SELECT {_COLUMNS} FROM documents WHERE {where} AND {filter_sql} ORDER BY seq",
-                                (*params, *filter_params)).fetchall()
+            rows = through(index, lambda name: conn.execute(
+                f"SELECT {_COLUMNS} FROM {_source(name)} WHERE {where} AND {filter_sql} ORDER BY seq",
+                (*params, *filter_params)).fetchall())
             updated = []
             for row in rows:
                 data = {**_stored(row["data"]), **patch}
@@ -265,14 +297,14 @@ class DocumentStore:
         return await self._db.write(run)
 
     async def delete(self, scope: Scope, filter_sql: str, filter_params: list[Any],
-                     with_change: WithChange | None = None) -> list[dict[str, Any]]:
-        """Delete every matching document in scope; return the deleted documents."""
+                     with_change: WithChange | None = None, index: str | None = None) -> list[dict[str, Any]]:
+        """Delete every matching document in scope (found through `index`); return the deleted documents."""
         where, params = scope.where()
 
         def run(conn: sqlite3.Connection) -> list[dict[str, Any]]:
-            rows = conn.execute(
-                f"DELETE FROM documents WHERE {where} AND {filter_sql} RETURNING {_COLUMNS}",
-                (*params, *filter_params)).fetchall()
+            rows = through(index, lambda name: conn.execute(
+                f"DELETE FROM {_source(name)} WHERE {where} AND {filter_sql} RETURNING {_COLUMNS}",
+                (*params, *filter_params)).fetchall())
             return _changed(conn, [_doc(row) for row in rows], with_change)
 
         return await self._db.write(run)

@@ -1,12 +1,14 @@
 """Indexes on document fields: one partial expression index per app, collection and field.
 
-An index is `CREATE INDEX ... ON documents(json_extract(data, '<path>'), seq) WHERE app_id =
-'<app>' AND collection = '<collection>'`: only that collection's rows are in it (other collections'
-writes do not pay for it), and `seq` after the value gives ties in insertion order. A query can
-only use it if it spells the same expression and the same scope literals (`filters.py`). Names
-and paths reach the SQL only validated and quoted (`filters.sql_text`); the index's own name is
-a hash. Each index is recorded in `document_indexes`, read once into a cache that this process
-(the only writer) keeps in step.
+An index is `CREATE INDEX ... ON documents(json_extract(data, '<path>'), account_id, seq) WHERE
+app_id = '<app>' AND collection = '<collection>'`: only that collection's rows are in it (other
+collections' writes do not pay for it). The account after the value lets a query of one account
+(the default read permission) count and page without reading documents, and `seq` gives that
+account's ties in insertion order. A query can only use it if it spells the same expression and
+the same scope literals (`filters.py`). Names and paths reach the SQL only validated and quoted
+(`filters.sql_text`); the index's own name is a hash of what it indexes and of its shape. Each
+index is recorded in `document_indexes`, read once into a cache that this process (the only
+writer) keeps in step.
 """
 
 from __future__ import annotations
@@ -19,11 +21,13 @@ from sblite.filters import field_expression, json_path, sql_text
 from sblite.store.database import Database
 
 _PREFIX = "docfield_"
+# Part of every name: a new shape gets new names, and `rebuild_older` replaces the indexes of older ones.
+_SHAPE = "2"  # 1: (value, seq); 2: (value, account_id, seq)
 
 
 def index_name(app_id: str, collection: str, field: str) -> str:
     """The SQLite name of a field index: a hash, so that no name reaches the SQL as written."""
-    digest = hashlib.sha256("\x00".join((app_id, collection, field)).encode()).hexdigest()
+    digest = hashlib.sha256("\x00".join((app_id, collection, field, _SHAPE)).encode()).hexdigest()
     return _PREFIX + digest[:32]
 
 
@@ -31,7 +35,7 @@ def create_sql(app_id: str, collection: str, field: str) -> str:
     """The statement that creates the index on `field` (validated) of one app's collection."""
     json_path(field)  # raises BadRequest on a bad field name
     return (f'CREATE INDEX IF NOT EXISTS "{index_name(app_id, collection, field)}" ON documents('
-            f"{field_expression(field)}, seq) WHERE app_id = {sql_text(app_id)} "
+            f"{field_expression(field)}, account_id, seq) WHERE app_id = {sql_text(app_id)} "
             f"AND collection = {sql_text(collection)}")
 
 
@@ -75,6 +79,27 @@ class IndexStore:
         created = await self._db.write(run)
         cache.setdefault((app_id, collection), {})[field] = name
         return created
+
+    async def rebuild_older(self) -> list[tuple[str, str]]:
+        """Replace each index of an earlier shape (its name says so) with today's; the (collection, field) of each.
+
+        Each one is built in the writer like a new index, then the old one goes and its record
+        takes the new name, in one transaction.
+        """
+        rows = await self._db.read(lambda c: c.execute(
+            "SELECT app_id, collection, field, name FROM document_indexes").fetchall())
+        older = [row for row in rows if row[3] != index_name(row[0], row[1], row[2])]
+        for app_id, collection, field, old in older:
+            def run(conn: sqlite3.Connection, app_id: str = app_id, collection: str = collection,
+                    field: str = field, old: str = old) -> None:
+                conn.execute(create_sql(app_id, collection, field))
+                conn.execute(f'DROP INDEX IF EXISTS "{old}"')
+                conn.execute("UPDATE document_indexes SET name = ? WHERE name = ?",
+                             (index_name(app_id, collection, field), old))
+
+            await self._db.write(run)
+        self._cache = None
+        return [(collection, field) for _app, collection, field, _old in older]
 
     async def drop(self, app_id: str, collection: str, field: str) -> bool:
         """Drop the index; False when there was none."""
