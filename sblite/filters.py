@@ -146,13 +146,14 @@ def plain_string(value: str) -> bool:
 
 
 def exact_comparison(op: str, value: Any) -> bool:
-    """Whether `json_extract(data, path) <op> value` alone matches only fields of the value's JSON type.
+    """Whether `json_extract(data, path) <op> value`, bounded to the value's kind, matches only that JSON type.
 
     json_extract gives a JSON string as text, an array or object as its JSON text (starting with
     `[` or `{`), true and false as 1 and 0, a number as a number; SQLite orders every number
     before every text. So an equality with a string that does not start with a bracket, an
-    equality with a number other than 0 and 1, and a numeric range that leaves out 0 and 1 need
-    no type check (a `>` range is also bounded below the texts).
+    equality with a number other than 0 and 1, and a numeric range that leaves out 0 and 1 need no
+    type check. Other comparisons check the type only where a value is ambiguous: a 0 or 1, a text
+    starting with a bracket.
     """
     if value is None or isinstance(value, bool):
         return False
@@ -215,16 +216,31 @@ def _compile_clause(clause: Clause, literal: bool) -> tuple[str, list[Any]]:
             f"NOT (IFNULL(json_type(data, {a}), '') IN {types} AND json_extract(data, {a}) = ?)",
             [*bound, *bound, value],
         )
-    sql_op = "=" if op == "==" else op
-    # The comparison first: it rejects most documents, and the type check then runs on few.
-    fragment, params = f"json_extract(data, {a}) {sql_op} ?", [*bound, value]
-    if not exact_comparison(op, value):
-        fragment, params = f"{fragment} AND json_type(data, {a}) IN {types}", [*params, *bound]
-    elif op in (">", ">="):
-        fragment, params = f"{fragment} AND json_extract(data, {a}) < ''", [*params, *bound]
+    fragment, params = _typed_comparison(a, bound, op, value, types)
     if op == "==" and not literal and isinstance(value, str) and plain_string(value):
         return _prefiltered([value], fragment, params)
     return fragment, params
+
+
+def _typed_comparison(a: str, bound: list[Any], op: str, value: str | int | float,
+                      types: str) -> tuple[str, list[Any]]:
+    """`field <op> value` for a string or a number: the comparison, bounded to the value's kind, then
+    the type check only where the field's value is ambiguous (see `exact_comparison`).
+
+    The comparison comes first: it rejects most documents. The rest is written on the field's value,
+    so that with an index SQLite decides it from the index's entry and reads a document only for
+    an ambiguous one.
+    """
+    field = f"json_extract(data, {a})"
+    fragment, params = f"{field} {'=' if op == '==' else op} ?", [*bound, value]
+    if isinstance(value, str) and op in ("<", "<="):  # numbers sort before every text
+        fragment, params = f"{fragment} AND {field} >= ''", [*params, *bound]
+    elif not isinstance(value, str) and op in (">", ">="):  # and every text after them
+        fragment, params = f"{fragment} AND {field} < ''", [*params, *bound]
+    if exact_comparison(op, value):
+        return fragment, params
+    ambiguous = f"substr({field}, 1, 1) IN ('[', '{{')" if isinstance(value, str) else f"{field} IN (0, 1)"
+    return f"{fragment} AND (NOT {ambiguous} OR json_type(data, {a}) IN {types})", [*params, *bound, *bound]
 
 
 def _prefiltered(values: list[str], fragment: str, params: list[Any]) -> tuple[str, list[Any]]:

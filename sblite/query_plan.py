@@ -2,9 +2,10 @@
 
 A field index (store/indexes.py) holds `json_extract(data, <path>)`, the account and the insertion
 order of one collection's documents. A query reads it when a clause or the sort is on its field.
-When every clause is on that field and compares exactly (`filters.exact_comparison`), the index
-alone answers the query: it counts the matches and orders them without reading a document, and
-only the page's documents are read.
+When every clause is on that field and compares it with a string or a number, the index counts
+the matches and gives them in the sort's order: a document is read only where its entry is
+ambiguous (`filters.exact_comparison`: a 0 or 1 may be false or true, a text starting with a
+bracket an array), and then the page's documents.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sblite.filters import Clause, compile_clauses, exact_comparison, sort_key
+from sblite.filters import Clause, compile_clauses, sort_key
 
 # Clauses an index on their field serves, best first: an equality finds a few entries, a range a
 # stretch of them; `in` (which must also find arrays) reads the whole index, still without the JSON.
@@ -30,8 +31,8 @@ class QueryPlan:
     key: str
     key_params: list[Any]
     index: str | None = None
-    # The index alone selects, counts and orders the matches (see the module's docstring).
-    index_only: bool = False
+    # The index counts and orders the matches (see the module's docstring).
+    index_counts: bool = False
 
 
 def plan_query(clauses: list[Clause], sort: str | None, indexed: Mapping[str, str]) -> QueryPlan:
@@ -41,9 +42,10 @@ def plan_query(clauses: list[Clause], sort: str | None, indexed: Mapping[str, st
     where, params = compile_clauses(clauses, literal)
     key, key_params = sort_key(sort, literal)
     field = next((f for f, name in indexed.items() if name == index), None)
-    only = field is not None and bool(clauses) and all(
-        c.field == field and c.op in _COMPARISONS and exact_comparison(c.op, c.value) for c in clauses)
-    return QueryPlan(where, params, key, key_params, index, only)
+    counts = field is not None and bool(clauses) and all(
+        c.field == field and c.op in _COMPARISONS and isinstance(c.value, (str, int, float))
+        and not isinstance(c.value, bool) for c in clauses)
+    return QueryPlan(where, params, key, key_params, index, counts)
 
 
 def index_for(clauses: list[Clause], sort: str | None, indexed: Mapping[str, str]) -> str | None:

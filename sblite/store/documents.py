@@ -149,9 +149,9 @@ def counted_page_sql(scope: Scope, filter_sql: str, filter_params: list[Any], ke
                      descending: bool, limit: int, offset: int, index: str | None = None) -> tuple[str, list[Any]]:
     """One statement for a page and a total that costs no pass over the documents (through `index` if given).
 
-    For no filter the total is the counts the triggers keep; for a filter an index decides alone
-    (`QueryPlan.index_only`), the index's entries are counted and the page's seqs taken from them
-    in order. Only the page's documents are read.
+    For no filter the total is the counts the triggers keep; for a filter an index counts
+    (`QueryPlan.index_counts`), the index's entries are counted and the page's seqs taken from them
+    in order. Only the page's documents are read, and those of ambiguous entries.
     """
     total, total_params = _total_sql(scope, filter_sql, filter_params, index)
     where, params = scope.where()
@@ -169,7 +169,7 @@ def page_statement(scope: Scope, plan: QueryPlan, descending: bool, limit: int, 
     Each row carries the total, and past the end one row with a NULL id does, so that the total
     still comes back. One statement, so the total and the page see the same documents.
     """
-    make = counted_page_sql if plan.where == NO_FILTER or (plan.index_only and index is not None) else page_sql
+    make = counted_page_sql if plan.where == NO_FILTER or (plan.index_counts and index is not None) else page_sql
     return make(scope, plan.where, plan.params, plan.key, plan.key_params, descending, limit, offset, index)
 
 
