@@ -163,35 +163,37 @@ def _reads(statements: list[str]) -> list[str]:
 
 
 @pytest.mark.parametrize("with_index", [False, True], ids=["scan", "index"])
-async def test_a_filtered_page_and_its_total_come_from_one_statement(store, with_index: bool) -> None:
-    """Without an index, one pass over the matches; with one that decides the filter alone, a count of its entries."""
+async def test_a_filtered_page_and_its_total_come_from_one_pass(store, with_index: bool) -> None:
+    """Without an index, one statement; with one that counts, the total from the index's entries first."""
     documents, statements = store
     index = None
     if with_index:
         await documents.indexes.create("app", "items", "n", "now")
         index = (await documents.indexes.fields("app", "items"))["n"]
+    reads = 2 if with_index else 1
     statements.clear()
     total, page = await _page(documents, [["n", "==", 3]], 0, index)
     assert (total, page) == (12, [3, 13, 23, 33, 43, 53, 63, 73, 83, 93])
-    (statement,) = _reads(statements)
-    assert ("INDEXED BY" in statement) == with_index
-    counted = "(SELECT COUNT(*) AS total FROM documents INDEXED BY" if with_index else "COUNT(*) AS total FROM hits"
-    assert counted in statement
+    found = _reads(statements)
+    assert len(found) == reads and all(("INDEXED BY" in s) == with_index for s in found)
+    if with_index:
+        assert found[0].startswith("SELECT COUNT(*) AS total FROM documents INDEXED BY")
+    else:
+        assert "COUNT(*) AS total FROM hits" in found[0]
     for offset, expected in ((10, (12, [103, 113])), (20, (12, []))):  # past the end: the total still
         statements.clear()
         assert await _page(documents, [["n", "==", 3]], offset, index) == expected
-        assert len(_reads(statements)) == 1
+        assert len(_reads(statements)) == reads
     statements.clear()
     assert await _page(documents, [["n", "==", 42]], 0, index) == (0, [])
-    assert len(_reads(statements)) == 1
+    assert len(_reads(statements)) == reads
 
 
 async def test_an_unfiltered_page_reads_no_more_than_the_page(store) -> None:
     documents, statements = store
     statements.clear()
     assert await _page(documents, [], 0) == (N, list(range(10)))
-    (statement,) = _reads(statements)
-    assert "FROM document_counts" in statement and "COUNT(*)" not in statement
+    assert [s.split(" FROM ")[1].split()[0] for s in _reads(statements)] == ["document_counts", "documents"]
 
 
 @pytest.mark.parametrize("with_index", [False, True], ids=["scan", "index"])

@@ -1,6 +1,6 @@
 """Queries with and without field indexes: the same documents and totals, and a plan that reads the index.
 
-The SQL is what the store runs (`plan_query`, then `page_statement` and `read_page`) on the
+The SQL is what the store runs (`plan_query`, then `page_statements` and `read_page`) on the
 documents of tests/test_filters.py, with an index (`create_sql`) on every field a case names.
 """
 
@@ -18,7 +18,7 @@ from sblite.errors import BadRequest
 from sblite.jsonutil import dumps_stored
 from sblite.filters import SYSTEM_COLUMNS, compile_clauses, json_path, parse_clauses, sql_text
 from sblite.query_plan import index_for, plan_query
-from sblite.store.documents import Scope, page_statement, read_page, through
+from sblite.store.documents import Scope, page_statements, read_page, through
 from sblite.store.indexes import create_sql, index_name
 from sblite.store.migrations import migrate
 from tests.test_filters import DOCS, ORDERS, SEMANTICS, canonical, fields, operators, values
@@ -60,10 +60,11 @@ def run(clauses: Any, sort: str | None = None, descending: bool = False, indexed
         scope = Scope(scope.app_id, scope.collection, scope.account_id, scope.owner_id, literal=True)
 
     def attempt(index: str | None) -> tuple[list[str], int, str]:
-        sql, params = page_statement(scope, plan, descending, limit, offset, index)
-        page = read_page(conn, (sql, params))
-        plans = [row[3] for row in conn.execute("EXPLAIN QUERY PLAN " + sql, params)]
-        return [doc["name"] for doc in page.results], page.total, " / ".join(plans)
+        statements = page_statements(scope, plan, descending, limit, offset, index)
+        page = read_page(conn, statements)
+        plans = [" / ".join(row[3] for row in conn.execute("EXPLAIN QUERY PLAN " + sql, params))
+                 for sql, params in statements]
+        return [doc["name"] for doc in page.results], page.total, " // ".join(plans)
 
     return through(plan.index, attempt)
 
@@ -171,9 +172,10 @@ def test_the_index_counts_comparisons_and_reads_only_ambiguous_documents(clauses
     assert plan.index_counts is counts
     for scope in (SCOPE, Scope("app", "things", account_id="acc1")):
         literal = Scope(scope.app_id, scope.collection, scope.account_id, literal=True)
-        read = _documents_read(conn, *page_statement(literal, plan, False, 100, 0, plan.index))
+        statements = page_statements(literal, plan, False, 100, 0, plan.index)
+        assert len(statements) == (2 if counts else 1)  # the total from the index, then the page
         if exact:  # only the page's documents are read (the account is in the index too)
-            assert read == 1
+            assert [_documents_read(conn, *statement) for statement in statements] == [0, 1]
         assert run(clauses, indexed=indexed, scope=scope)[:2] == run(clauses, scope=scope)[:2]
 
 
@@ -181,7 +183,7 @@ def test_a_range_sorted_by_its_field_walks_the_index() -> None:
     _, indexed = db()
     names, total, plan = run([["age", ">", 1]], "age", indexed=indexed, limit=2)
     assert (names, total) == (run([["age", ">", 1]], "age", limit=2)[:2])
-    steps = plan.split(" / ")
+    steps = plan.split(" // ")[1].split(" / ")  # the page's statement, after the total's
     walk = next(i for i, step in enumerate(steps) if step.startswith("SEARCH documents USING INDEX docfield_"))
     assert steps[walk + 1] != "USE TEMP B-TREE FOR ORDER BY", plan  # the matches come in order: none sorted
 
