@@ -93,6 +93,19 @@ async def test_steps_grow_with_the_rows_a_scan_reads(slow, caplog):
     assert large >= 5 * small > 0
 
 
+async def test_a_read_through_a_field_index_is_timed_without_counting_steps(slow, caplog):
+    """Counting steps calls Python from SQLite (it waits for the GIL): reads through an index are only timed."""
+    token = await slow.register()
+    await seed(slow, token)
+    assert await slow.root("POST", "/sudo/index?col=msgs&field=n") == (200, True)
+    caplog.clear()
+    for clauses in ([["n", ">=", 150]], [["body", "==", "b7"]]):
+        assert (await slow.call("POST", "/query/msgs", token, json=clauses))[0] == 200
+    through_index, scan = (fields for _kind, fields in slow_lines(caplog))
+    assert through_index["steps"] is None and through_index["ms"] >= 0
+    assert scan["steps"] >= 1000
+
+
 async def test_bad_queries_are_not_logged(slow, caplog):
     token = await slow.register()
     caplog.clear()

@@ -190,9 +190,8 @@ async def test_auto_index_stops_at_its_limit_per_collection(aiohttp_client, tmp_
     assert await suggested(api) == ["n"]  # still there, for a person to decide
 
 
-async def test_once_auto_index_made_the_index_the_same_query_takes_a_fraction_of_the_steps(aiohttp_client, tmp_path,
-                                                                                         caplog):
-    """Steps show the plan changed: the scan reads every document, the index only the match."""
+async def test_once_auto_index_made_the_index_the_same_query_reads_it(aiohttp_client, tmp_path, caplog):
+    """The log shows the plan changed: the scans' steps, then a read through the index (timed, steps not counted)."""
     caplog.set_level(logging.INFO, logger=LOGGER)
     app = await app_api(aiohttp_client, tmp_path, auto_index=True)
     more = [{"body": f"x{i}", "n": i} for i in range(3000)]
@@ -207,4 +206,4 @@ async def test_once_auto_index_made_the_index_the_same_query_takes_a_fraction_of
              if r.name == LOGGER and r.getMessage().startswith("slow query: ")]
     assert len(steps) == SUGGEST_AFTER + 1
     assert min(steps[:SUGGEST_AFTER]) >= 3 * 3_200  # 3,200 documents scanned, a few steps each
-    assert steps[-1] <= min(steps[:SUGGEST_AFTER]) // 10
+    assert steps[-1] is None

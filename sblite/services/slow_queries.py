@@ -64,7 +64,8 @@ class SlowQueryLog:
     def _slow(self, kind: str, app_id: str, collection: str, clauses: list[filters.Clause], sort: str | None,
               descending: bool, cost: ReadCost) -> None:
         shape = {"collection": collection, "clauses": [[c.field, c.op, "?"] for c in clauses],
-                 "sort": sort, "desc": descending, "ms": round(cost.ms, 1), "steps": cost.steps, "app": app_id}
+                 "sort": sort, "desc": descending, "ms": round(cost.ms, 1),
+                 "steps": cost.steps if cost.count_steps else None, "app": app_id}
         log.warning("slow %s: %s", kind, json.dumps(shape))
         label = collection if collection in self.by_collection or len(self.by_collection) < MAX_COLLECTION_LABELS \
             else OTHER

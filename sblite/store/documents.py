@@ -135,7 +135,8 @@ def page_sql(scope: Scope, filter_sql: str, filter_params: list[Any], key: str, 
     """One statement for a page and its total: one pass over the matches (through `index` if given).
 
     The matches' seq and sort key are kept aside once (`hits`), counted, and the page's `limit`
-    taken from them; only those documents are read again, by seq.
+    taken from them; only those documents are read again, by seq. One row with a NULL id when the
+    page is past the end, so that the total still comes back.
     """
     where, params = scope.where()
     hits = f"SELECT seq, {key} AS k FROM {_source(index)} WHERE {where} AND {filter_sql}"
