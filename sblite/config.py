@@ -11,9 +11,6 @@ from collections.abc import Mapping
 from sblite.proxies import parse_networks
 
 ENV_PREFIX = "SBLITE_"
-EVENT_LOOPS = ("auto", "uvloop", "asyncio")
-SMTP_SECURITY = ("starttls", "tls", "none")
-LOG_FORMATS = ("text", "json")
 
 
 class ConfigError(ValueError):
@@ -27,11 +24,15 @@ class Setting:
     name: str
     default: Any
     help: str
+    # A whole number's range (every whole-number setting is at least 1 unless it says otherwise)
+    minimum: int = 1
+    maximum: int | None = None
+    choices: tuple[str, ...] = ()  # a text setting's only values
 
 
 SETTINGS: tuple[Setting, ...] = (
     Setting("host", "127.0.0.1", "Address to listen on. Dev mode only accepts loopback addresses."),
-    Setting("port", 8099, "TCP port to listen on."),
+    Setting("port", 8099, "TCP port to listen on.", minimum=0, maximum=65535),
     Setting("db", "./sblite.db", "Path of the SQLite database file; it holds everything the server knows."),
     Setting("storage_dir", "",
             "Directory of uploaded files. Empty: beside the database, named after it (./sblite.db: ./sblite-files)."),
@@ -50,21 +51,23 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("read_connections", 4, "SQLite connections used for reads (writes use one connection)."),
     Setting("slow_query_ms", 200,
             "Document lists, queries and counts whose reads take at least this many milliseconds are logged (no "
-            "values) and counted in /metrics; repeated ones suggest indexes. 0: every query; -1: off."),
+            "values) and counted in /metrics; repeated ones suggest indexes. 0: every query; -1: off.", minimum=-1),
     Setting("auto_index", False, "Create the indexes the slow-query advisor suggests, as they are suggested."),
     Setting("admin_email", "admin@sblite.local", "Email of the admin user created on first start in prod mode."),
     Setting("allow_account_init", False, "Allow /account/init to create new apps in prod mode (always on in dev)."),
     Setting("email_lookup_root_only", False,
             "Answer GET /email (is this email registered?) to root only; recommended in prod."),
     Setting("log_level", "info", "Log level: debug, info, warning or error."),
-    Setting("log_format", "text", "Log lines as text or json (one JSON object a line: time, level, logger, message)."),
+    Setting("log_format", "text", "Log lines as text or json (one JSON object a line: time, level, logger, message).",
+            choices=("text", "json")),
     Setting("access_log", False,
             "Log one line per request at info level (method, path without secrets, status, duration, client)."),
     Setting("trusted_proxies", (),
             "Addresses or CIDR blocks of reverse proxies whose X-Forwarded-For and X-Forwarded-Proto are believed "
             "(the environment variable: comma-separated). Empty: those headers are ignored."),
     Setting("event_loop", "auto",
-            "Event loop: auto (uvloop when it is installed, else asyncio's own), uvloop or asyncio."),
+            "Event loop: auto (uvloop when it is installed, else asyncio's own), uvloop or asyncio.",
+            choices=("auto", "uvloop", "asyncio")),
     Setting("auth_throttle_address_failures", 30,
             "Failed sign-in, password-reset and realtime auth attempts one client address may make per address "
             "window."),
@@ -84,7 +87,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("keepalive_timeout_seconds", 75, "Seconds an idle keep-alive connection stays open between requests."),
     Setting("max_connections", 0,
             "Most open client connections, SSE and WebSocket included; more are closed (503). 0: the open-file limit "
-            "minus a reserve for the database, function workers and fetches."),
+            "minus a reserve for the database, function workers and fetches.", minimum=0),
     Setting("realtime_keepalive_seconds", 15, "Seconds between keepalive comments on idle SSE streams."),
     Setting("realtime_ws_heartbeat_seconds", 30,
             "Seconds between WebSocket pings; a socket that misses a pong is closed."),
@@ -96,7 +99,7 @@ SETTINGS: tuple[Setting, ...] = (
             "Unsent bytes a connection may fall behind by before it is disconnected."),
     Setting("functions_workers", 0,
             "Most worker processes running functions (two start, more while all are busy); 0 means six per CPU, at "
-            "least 8."),
+            "least 8.", minimum=0),
     Setting("functions_timeout_seconds", 5, "Wall time one function run may take before its worker is killed."),
     Setting("functions_web_wait_seconds", 30, "How long a web call waits for a free worker before it is answered 503."),
     Setting("functions_memory_mb", 32, "JavaScript heap of one function run, in MiB."),
@@ -127,18 +130,18 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("tasks_catchup_all_limit", 100,
             "Missed instants one catch-up runs at most for a task with catchup = all; older ones are recorded missed."),
     Setting("smtp_host", "", "SMTP server that sends mail. Empty: mail is kept in the outbox (dashboard) instead."),
-    Setting("smtp_port", 587, "TCP port of the SMTP server."),
+    Setting("smtp_port", 587, "TCP port of the SMTP server.", maximum=65535),
     Setting("smtp_user", "", "User name to sign in to the SMTP server with. Empty: no sign-in."),
     Setting("smtp_password", "", "Password to sign in to the SMTP server with."),
     Setting("smtp_security", "starttls",
             "How the SMTP connection is encrypted: starttls (upgrade a plain connection), tls (TLS from the start, "
-            "usually port 465) or none."),
+            "usually port 465) or none.", choices=("starttls", "tls", "none")),
     Setting("smtp_ca_file", "",
             "PEM file of the authorities the SMTP server's certificate must chain to. Empty: the system's."),
     Setting("smtp_timeout_seconds", 30, "Seconds one SMTP conversation may take before the attempt fails."),
     Setting("mail_from", "no-reply@sblite.local", "Sender of mail that names none (sendMail, magic links)."),
     Setting("mail_max_attempts", 5, "Attempts to deliver a mail before it is parked (replayable)."),
-    Setting("mail_keep_sent", 1000, "Sent mails each app keeps in its outbox; older sent ones are deleted."),
+    Setting("mail_keep_sent", 1000, "Sent mails each app keeps in its outbox; older sent ones are deleted.", minimum=0),
 )
 
 _DEFAULTS = {s.name: s.default for s in SETTINGS}
@@ -293,44 +296,31 @@ def _coerce(name: str, value: Any) -> Any:
 
 
 def validate(config: Config) -> Config:
-    """Check value ranges; raise ConfigError on the first bad one."""
-    if not 0 <= config.port <= 65535:
-        raise ConfigError("setting port must be between 0 and 65535")
-    for name in ("session_ttl_seconds", "reset_code_ttl_seconds", "max_body_bytes", "max_page_size",
-                 "read_connections", "header_timeout_seconds", "keepalive_timeout_seconds",
-                 *(f.name for f in fields(Config) if f.name.startswith(("realtime_", "auth_throttle_"))),
-                 *(f.name for f in fields(Config) if f.name.startswith("functions_")
-                   and isinstance(f.default, int) and not isinstance(f.default, bool)
-                   and f.name != "functions_workers"),
-                 "publish_limit_per_second", "publish_limit_burst", "storage_max_upload_mb",
-                 "tasks_history", "tasks_history_days", "tasks_catchup_all_limit"):
-        if getattr(config, name) < 1:
-            raise ConfigError(f"setting {name} must be at least 1")
-    if config.forms_per_minute < 1 or config.forms_max_bytes < 1 or config.render_timeout_seconds < 1:
-        raise ConfigError("settings forms_per_minute, forms_max_bytes and render_timeout_seconds must be at least 1")
-    if config.slow_query_ms < -1:
-        raise ConfigError("setting slow_query_ms must be -1 (off), 0 (every query) or more")
-    if config.max_connections < 0:
-        raise ConfigError("setting max_connections must be 0 (from the open-file limit) or more")
-    if config.functions_workers < 0:
-        raise ConfigError("setting functions_workers must be 0 (six per CPU) or more")
-    if config.log_level.lower() not in ("debug", "info", "warning", "error"):
+    """Check each setting's range or choices (`Setting`); raise ConfigError on the first bad one."""
+    for setting in SETTINGS:
+        value = getattr(config, setting.name)
+        if setting.choices and value not in setting.choices:
+            *most, last = setting.choices
+            raise ConfigError(f"setting {setting.name} must be {', '.join(most)} or {last}")
+        if isinstance(value, int) and not isinstance(value, bool):
+            _check_range(setting, value)
+    if config.log_level.lower() not in ("debug", "info", "warning", "error"):  # in any case
         raise ConfigError("setting log_level must be debug, info, warning or error")
-    if config.log_format not in LOG_FORMATS:
-        raise ConfigError("setting log_format must be text or json")
     try:
         parse_networks(config.trusted_proxies)
     except ValueError as exc:
         raise ConfigError(f"setting trusted_proxies: {exc}") from None
-    if config.event_loop not in EVENT_LOOPS:
-        raise ConfigError("setting event_loop must be auto, uvloop or asyncio")
-    if config.smtp_security not in SMTP_SECURITY:
-        raise ConfigError("setting smtp_security must be starttls, tls or none")
-    if not 1 <= config.smtp_port <= 65535 or config.smtp_timeout_seconds < 1 or config.mail_max_attempts < 1:
-        raise ConfigError("settings smtp_port (1-65535), smtp_timeout_seconds and mail_max_attempts must be at least 1")
     if "@" not in config.mail_from or any(c in config.mail_from for c in "\r\n"):
         raise ConfigError("setting mail_from must be an email address")
     return config
+
+
+def _check_range(setting: Setting, value: int) -> None:
+    if setting.maximum is not None and not setting.minimum <= value <= setting.maximum:
+        raise ConfigError(f"setting {setting.name} must be between {setting.minimum} and {setting.maximum}")
+    if value < setting.minimum:
+        meaning = f" ({setting.help})" if setting.minimum < 1 else ""
+        raise ConfigError(f"setting {setting.name} must be at least {setting.minimum}{meaning}")
 
 
 def setting_names() -> list[str]:

@@ -200,6 +200,10 @@ def test_env_parse_errors_name_the_variable(name: str, raw: str) -> None:
     ("host = 127\n", "setting host must be a string"),
     ("port = 70000\n", "port must be between 0 and 65535"),
     ("read_connections = 0\n", "read_connections must be at least 1"),
+    ("slow_query_ms = -2\n", "slow_query_ms must be at least -1 ("),
+    ("mail_keep_sent = -1\n", "mail_keep_sent must be at least 0"),
+    ("smtp_port = 0\n", "smtp_port must be between 1 and 65535"),
+    ('smtp_security = "ssl"\n', "smtp_security must be starttls, tls or none"),
     ('log_level = "loud"\n', "log_level must be debug, info, warning or error"),
     ('event_loop = "trio"\n', "event_loop must be auto, uvloop or asyncio"),
 ])
