@@ -183,15 +183,18 @@ def page_statements(scope: Scope, plan: QueryPlan, descending: bool, limit: int,
 
 
 def read_page(conn: sqlite3.Connection, statements: list[tuple[str, list[Any]]]) -> Page:
-    """Run `page_statements` in one read transaction, so that the total and the page see the same documents."""
+    """Run `page_statements`; two in one read transaction, so that the total and the page see the same documents."""
+    if len(statements) == 1:
+        rows = conn.execute(*statements[0]).fetchall()
+        return Page(total=int(rows[0]["total"]), results=[_doc(row) for row in rows if row["id"] is not None])
+    counted, page = statements
     conn.execute("BEGIN")
     try:
-        found = [conn.execute(sql, params).fetchall() for sql, params in statements]
+        total = int(conn.execute(*counted).fetchone()["total"])
+        rows = conn.execute(*page).fetchall()
     finally:
         conn.execute("COMMIT")
-    if len(found) == 2:
-        return Page(total=int(found[0][0]["total"]), results=[_doc(row) for row in found[1]])
-    return Page(total=int(found[0][0]["total"]), results=[_doc(row) for row in found[0] if row["id"] is not None])
+    return Page(total=total, results=[_doc(row) for row in rows])
 
 
 def _sum(field: str, current: Any, amount: int) -> int | float:
