@@ -345,14 +345,14 @@ async def test_leftover_temporary_files_are_dropped_at_start(aiohttp_client, tmp
 
 
 async def test_an_upload_cut_off_midway_leaves_nothing(api: Api, tmp_path: Path, caplog) -> None:
-    """The client goes away after 700 KB: the temporary file goes too, and no row is written."""
+    """The client goes away after 900 KB: the temporary file goes too, and no row is written."""
     token = await api.register()
-    body, ctype = multipart([("file", "a.bin", b"q" * 900_000, None)])
+    body, ctype = multipart([("file", "a.bin", b"q" * 1_000_000, None)])
     host, port = api.client.server.host, api.client.server.port
     _, writer = await asyncio.open_connection(host, port)
     writer.write((f"POST /storage/upload HTTP/1.1\r\nHost: {host}\r\nSB-PUBLIC-KEY: {api.pk}\r\n"
                   f"Authorization: Bearer {token}\r\nContent-Type: {ctype}\r\nContent-Length: {len(body)}\r\n\r\n"
-                  ).encode() + body[:700_000])  # more than one 512 KiB write
+                  ).encode() + body[:900_000])  # past one 512 KiB write, however the reads split it
     await writer.drain()
     deadline = time.monotonic() + 10
     while not stored_files(tmp_path) and time.monotonic() < deadline:  # the upload has begun

@@ -11,7 +11,7 @@ import re
 import sqlite3
 from dataclasses import dataclass
 from typing import Any, TypeVar
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 
 from sblite.errors import BadRequest
 from sblite.filters import INT64_MAX, INT64_MIN, NO_FILTER, order_sql, sql_text
@@ -108,6 +108,13 @@ def _source(index: str | None) -> str:
     if not _INDEX_NAME.fullmatch(index):
         raise ValueError(f"not a field index name: {index!r}")
     return f'documents INDEXED BY "{index}"'
+
+
+def _read_shape(scope: Scope, plan: QueryPlan) -> Hashable:
+    """What tells a quick read of a collection from a long one, apart from the page's size and
+    offset (store/quick_reads.py): the scope, the filter and sort without their values, the index."""
+    return (scope.app_id, scope.collection, scope.account_id is None, scope.owner_id is None,
+            plan.where, plan.key, plan.index)
 
 
 def through(index: str | None, run: Callable[[str | None], T]) -> T:
@@ -251,7 +258,8 @@ class DocumentStore:
     async def page(self, scope: Scope, plan: QueryPlan, descending: bool, limit: int, offset: int) -> Page:
         """A page of documents in scope matching the plan's filter, in the order of its sort key."""
         return await self._db.read(lambda conn: through(plan.index, lambda index: read_page(
-            conn, page_statements(scope, plan, descending, limit, offset, index))))
+            conn, page_statements(scope, plan, descending, limit, offset, index))),
+            shape=("page", _read_shape(scope, plan), limit.bit_length(), offset.bit_length()))
 
     async def count(self, scope: Scope, plan: QueryPlan) -> int:
         """How many documents in scope match the plan's filter."""
@@ -259,7 +267,8 @@ class DocumentStore:
             sql, params = _total_sql(scope, plan.where, plan.params, index)
             return int(conn.execute(sql, params).fetchone()[0])
 
-        return await self._db.read(lambda conn: through(plan.index, lambda index: run(conn, index)))
+        return await self._db.read(lambda conn: through(plan.index, lambda index: run(conn, index)),
+                                   shape=("count", _read_shape(scope, plan)))
 
     async def update(self, scope: Scope, filter_sql: str, filter_params: list[Any],
                      patch: dict[str, Any], now: str, with_change: WithChange | None = None,

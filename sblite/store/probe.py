@@ -62,6 +62,11 @@ def probe() -> Iterator[ReadCost]:
         _CURRENT.reset(token)
 
 
+def current_cost() -> ReadCost | None:
+    """The cost of the probe the current task is in, if any."""
+    return _CURRENT.get()
+
+
 def time_only() -> None:
     """Time the reads still to come in the current probe (if any) without counting their steps.
 
