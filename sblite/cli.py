@@ -220,7 +220,7 @@ async def serve(config: Config) -> None:
 def connection_limits(config: Config) -> ConnectionLimits:
     """The header deadline and the connection cap; a cap of 0 is derived from the open-file limit."""
     cap = config.max_connections or default_max_connections(
-        open_file_limit(), max_function_workers(config), config.read_connections + 2)
+        open_file_limit(), max_function_workers(config), config.read_connections + 3)  # + writer, checkpointer, loop
     return ConnectionLimits(header_timeout=config.header_timeout_seconds, max_connections=cap)
 
 

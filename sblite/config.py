@@ -48,7 +48,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("reset_code_ttl_seconds", 3600, "How long a password-reset code stays valid."),
     Setting("max_body_bytes", 10 * 1024 * 1024, "Largest request body accepted; larger ones get 413."),
     Setting("max_page_size", 1000, "Largest page size for list and query; larger requests are clamped."),
-    Setting("read_connections", 4, "SQLite connections used for reads (writes use one connection)."),
+    Setting("read_connections", 4, "Reader threads' SQLite connections (writes use one, short reads the loop's)."),
     Setting("slow_query_ms", 200,
             "Document lists, queries and counts whose reads take at least this many milliseconds are logged (no "
             "values) and counted in /metrics; repeated ones suggest indexes. 0: every query; -1: off.", minimum=-1),
