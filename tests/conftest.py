@@ -11,9 +11,19 @@ from aiohttp.test_utils import TestClient
 
 from sblite.app import create_app
 from sblite.config import Config
+from sblite.store import Database
 from tests.support import DEV_PK, DEV_ROOT_TOKEN
 
 _emails = itertools.count(1)
+
+
+@pytest.fixture
+async def db(tmp_path):
+    """A real Database on a file in the test's directory, with two reader threads."""
+    database = Database(tmp_path / "store.db", read_connections=2)
+    await database.open()
+    yield database
+    await database.close()
 
 
 @dataclass

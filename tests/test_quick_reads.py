@@ -7,7 +7,6 @@ import threading
 
 import pytest
 
-from sblite.store import Database
 from sblite.store.probe import probe
 from sblite.store.quick_reads import QUICK_STEPS, NotQuick, QuickReads
 
@@ -16,14 +15,6 @@ COUNT_TO = ("WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHER
             "SELECT COUNT(*) FROM c")
 LONG = 100_000  # far past QUICK_STEPS
 SHORT = 100  # about 1,700 steps: within QUICK_STEPS, past a few calls of the progress handler
-
-
-@pytest.fixture
-async def db(tmp_path):
-    database = Database(tmp_path / "store.db", read_connections=2)
-    await database.open()
-    yield database
-    await database.close()
 
 
 class Recorder:

@@ -14,14 +14,6 @@ from sblite.store.documents import NewDocument, Scope
 from sblite.store.migrations import MIGRATIONS, migrate, schema_version
 
 
-@pytest.fixture
-async def db(tmp_path):
-    database = Database(tmp_path / "store.db", read_connections=2)
-    await database.open()
-    yield database
-    await database.close()
-
-
 def _insert(value: str):
     def run(conn: sqlite3.Connection) -> int:
         return conn.execute("INSERT INTO settings (key, value) VALUES (?, ?)", (value, value)).lastrowid
