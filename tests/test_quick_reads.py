@@ -131,3 +131,18 @@ def test_a_locked_file_sends_the_read_to_a_reader_thread(tmp_path):
         assert quick.run(lambda conn: conn.execute("SELECT COUNT(*) FROM t").fetchone()[0], "count") == 1
     finally:
         quick.close()
+
+
+async def test_the_loops_connection_sees_each_write_once_committed(db):
+    async def put(key: str) -> None:
+        await db.write(lambda conn: conn.execute("INSERT INTO settings (key, value) VALUES (?, ?)", (key, key)))
+
+    def count(conn: sqlite3.Connection) -> int:
+        return int(conn.execute("SELECT COUNT(*) FROM settings WHERE key LIKE 'seen-%'").fetchone()[0])
+
+    await put("seen-1")
+    await put("seen-2")
+    # a read that leaves rows unread must not keep its snapshot for the reads after it
+    assert await db.read(lambda conn: conn.execute("SELECT key FROM settings WHERE key LIKE 'seen-%'").fetchone())
+    await put("seen-3")
+    assert await db.read(count) == 3
