@@ -23,14 +23,12 @@ from sblite.http.fetcher import Fetcher
 from sblite.http import storage_routes
 from sblite.http import slow_query_routes
 from sblite.http import magic_routes, mail_routes
-from sblite.http.keys import MAGIC, MAIL
 from sblite.http import search_routes
-from sblite.http.keys import SEARCH
 from sblite.services.search import SearchService
 from sblite.store.search import SearchStore
 from sblite.http.keys import (
-    ACCOUNTS, AUTH_THROTTLE, BUS, CHANNELS, CONFIG, DATABASE, DISPATCHER, DOCUMENTS, FUNCTIONS, HUB, PUBLISH_LIMITER,
-    REALTIME, TASK_CLOCK, TASKS,
+    ACCOUNTS, AUTH_THROTTLE, BUS, CHANNELS, CONFIG, DATABASE, DISPATCHER, DOCUMENTS, FUNCTIONS, HUB, MAGIC, MAIL,
+    MEMBERS, PUBLISH_LIMITER, REALTIME, SEARCH, TASK_CLOCK, TASKS, USER_ADMIN,
 )
 from sblite.http.middleware import error_middleware
 from sblite.http.client import client_middleware
@@ -43,7 +41,6 @@ from sblite.services.accounts import AccountService
 from sblite.services.memberships import Memberships
 from sblite.services.user_admin import UserAdmin
 from sblite.services.users import UserDirectory
-from sblite.http.keys import MEMBERS, USER_ADMIN
 from sblite.services.bus import EventBus
 from sblite.services.channels import ChannelService
 from sblite.services.documents import DocumentService
